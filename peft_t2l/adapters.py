@@ -45,6 +45,13 @@ class GeneratedLoRA:
     state_dict: dict[str, torch.Tensor] = field(repr=False)
     t2l_model: str | None = None
 
+    def __repr__(self) -> str:
+        c = self.lora_config
+        return (
+            f"GeneratedLoRA(description={self.description[:60]!r}, base_model={c.base_model_name_or_path!r}, "
+            f"r={c.r}, alpha={c.lora_alpha}, target_modules={sorted(c.target_modules)}, tensors={len(self.state_dict)})"
+        )
+
     @property
     def num_parameters(self) -> int:
         return sum(t.numel() for t in self.state_dict.values())

@@ -423,6 +423,19 @@ class T2LModel(T2LPreTrainedModel):
         """
         return _package("generate_lora")(self, descriptions, **kwargs)
 
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """As `PreTrainedModel.save_pretrained` (safetensors, config, remote code), plus a README model card."""
+        result = super().save_pretrained(save_directory, *args, **kwargs)
+        try:
+            from peft_t2l.hub import t2l_model_card
+        except ImportError:  # remote-code use without the package: weights and config are enough
+            return result
+        import os
+
+        if kwargs.get("is_main_process", True):
+            t2l_model_card(self).save(os.path.join(save_directory, "README.md"))
+        return result
+
     def set_text_encoder(self, encoder) -> None:
         """Use `encoder` (a `peft_t2l.encoders.TaskEncoder`) instead of loading the one the config names."""
         self._text_encoder = encoder
