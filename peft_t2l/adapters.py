@@ -10,11 +10,13 @@ import copy
 import os
 import re
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model, set_peft_model_state_dict
+from peft.tuners.lora import LoraLayer
 from peft.utils.hotswap import hotswap_adapter_from_state_dict
 from safetensors.torch import save_file
 from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig, PreTrainedModel
@@ -139,7 +141,11 @@ class GeneratedLoRA:
         if isinstance(base_model, PeftModel):
             return self.load_into(base_model, adapter_name=adapter_name)
         check_base_model(self, base_model)
-        peft_model = get_peft_model(base_model, copy.deepcopy(self.lora_config), adapter_name=adapter_name)
+        with warnings.catch_warnings():  # PEFT warns when it renames base_model_name_or_path; we restore it below
+            warnings.simplefilter("ignore", UserWarning)
+            peft_model = get_peft_model(base_model, copy.deepcopy(self.lora_config), adapter_name=adapter_name)
+        if not base_model.name_or_path:  # a model built in code: keep the id the T2L model was made for
+            peft_model.peft_config[adapter_name].base_model_name_or_path = self.lora_config.base_model_name_or_path
         _load_state_dict(peft_model, self, adapter_name)
         return peft_model.eval()
 
@@ -194,6 +200,7 @@ def generate_lora(
     emb = task_embeddings if task_embeddings is not None else embed_descriptions(model, texts)  # [B, E]
     if emb.shape[0] != len(texts):
         raise ValueError(f"task_embeddings has {emb.shape[0]} rows for {len(texts)} descriptions; pass one per description.")
+    source = model.name_or_path or model.config.name_or_path or None
     was_training = model.training
     model.eval()
     try:
@@ -201,7 +208,7 @@ def generate_lora(
     finally:
         model.train(was_training)
     loras = [
-        GeneratedLoRA(text, lora_config(model.config), lora_state_dict(model.config, out.lora_A, out.lora_B, i), model.name_or_path or None)
+        GeneratedLoRA(text, lora_config(model.config), lora_state_dict(model.config, out.lora_A, out.lora_B, i), source)
         for i, text in enumerate(texts)
     ]  # fmt: skip
     return loras[0] if isinstance(descriptions, str) else loras
@@ -389,6 +396,12 @@ def _with_adapter_name(key: str, adapter_name: str) -> str:
 
 
 def _load_state_dict(peft_model: PeftModel, lora: GeneratedLoRA, adapter_name: str) -> None:
+    # PEFT keeps new LoRA weights in float32 under a bf16/fp16 base; we want the adapter in the base model's dtype
+    for module in peft_model.modules():
+        if isinstance(module, LoraLayer) and adapter_name in module.lora_A:
+            dtype = module.get_base_layer().weight.dtype
+            module.lora_A[adapter_name].to(dtype)
+            module.lora_B[adapter_name].to(dtype)
     target = _first_lora_weight(peft_model, adapter_name)
     tensors = {k: v.to(target.device, target.dtype) for k, v in lora.state_dict.items()}
     result = set_peft_model_state_dict(peft_model, tensors, adapter_name=adapter_name)
