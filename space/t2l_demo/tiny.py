@@ -1,0 +1,89 @@
+"""Tiny random models built in code (no download, < 1 s): for the tests and for working on the UI (`--tiny`).
+
+The answers are gibberish, but everything else is real: a Llama causal LM with a ChatML chat template, an untrained
+T2L hypernetwork for it, and a deterministic stand-in for the sentence encoder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import torch
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from peft_t2l import T2LModel
+
+from .runtime import LoadedModels
+
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+SPECIAL_TOKENS = ["<unk>", "<|im_start|>", "<|im_end|>"]
+
+
+class HashEncoder:
+    """Words hashed into fixed random vectors: different descriptions give different task embeddings."""
+
+    def __init__(self, embedding_size: int = 16):
+        self.embedding_size = embedding_size
+
+    def encode(self, descriptions: list[str]) -> torch.Tensor:
+        rows = []
+        for text in descriptions:
+            vec = torch.zeros(self.embedding_size)
+            for word in text.lower().split():
+                seed = int(hashlib.sha256(word.encode()).hexdigest()[:8], 16)
+                vec += torch.randn(self.embedding_size, generator=torch.Generator().manual_seed(seed))
+            rows.append(torch.nn.functional.normalize(vec, dim=0) * self.embedding_size**0.5)
+        return torch.stack(rows)  # [B, E]
+
+
+def tiny_tokenizer() -> PreTrainedTokenizerFast:
+    """A character-level tokenizer (printable ASCII and newline) with a ChatML chat template; 98 tokens."""
+    chars = ["\n"] + [chr(i) for i in range(32, 127)]
+    vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS + chars)}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    backend.decoder = decoders.Fuse()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, unk_token="<unk>", eos_token="<|im_end|>", pad_token="<|im_end|>"
+    )
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>"]})
+    tokenizer.chat_template = CHATML
+    return tokenizer
+
+
+def tiny_models(*, seed: int = 0, slots: int = 4) -> LoadedModels:
+    """A 2-layer Llama (hidden 32), its tokenizer, and an untrained T2L whose heads write non-zero LoRAs.
+
+    Example:
+        ```python
+        >>> demo = build_demo(tiny_models(), AppConfig(max_new_tokens=8))
+        ```
+    """
+    torch.manual_seed(seed)
+    tokenizer = tiny_tokenizer()
+    base = LlamaForCausalLM(
+        LlamaConfig(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            vocab_size=128,
+            max_position_embeddings=4096,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    ).eval()
+    base.name_or_path = "tiny-random-llama"
+    t2l = T2LModel.from_base_model(base, latent_size=32, head_in_size=48, task_emb_size=16)
+    with torch.no_grad():
+        for head in t2l.heads.values():
+            head.weight.normal_(0, 0.05)  # a fresh T2L ignores the description; these weights make it matter
+    t2l.set_text_encoder(HashEncoder(t2l.config.task_emb_size))
+    return LoadedModels.from_models(
+        t2l.eval(), base, tokenizer, t2l_name="tiny-random-t2l", untrained=True, slots=slots
+    )
