@@ -159,7 +159,8 @@ class GeneratedLoRA:
         if adapter_name in peft_model.peft_config:
             target = _first_lora_weight(peft_model, adapter_name)
             tensors = {
-                _with_adapter_name(k, adapter_name): v.to(target.device, target.dtype) for k, v in self.state_dict.items()
+                _with_adapter_name(k, adapter_name): v.to(target.device, target.dtype)
+                for k, v in self.state_dict.items()
             }
             hotswap_adapter_from_state_dict(peft_model, tensors, adapter_name, self.lora_config)
         else:
@@ -199,7 +200,9 @@ def generate_lora(
     texts = check_descriptions(descriptions)
     emb = task_embeddings if task_embeddings is not None else embed_descriptions(model, texts)  # [B, E]
     if emb.shape[0] != len(texts):
-        raise ValueError(f"task_embeddings has {emb.shape[0]} rows for {len(texts)} descriptions; pass one per description.")
+        raise ValueError(
+            f"task_embeddings has {emb.shape[0]} rows for {len(texts)} descriptions; pass one per description."
+        )
     source = model.name_or_path or model.config.name_or_path or None
     was_training = model.training
     model.eval()
@@ -284,7 +287,9 @@ def config_from_base_model(
         num_layers = getattr(base_model.config.get_text_config(), "num_hidden_layers", None)
         hidden_size = base_model.config.get_text_config().hidden_size
     else:
-        cfg = base_model if isinstance(base_model, PretrainedConfig) else AutoConfig.from_pretrained(resolve(base_model))
+        cfg = (
+            base_model if isinstance(base_model, PretrainedConfig) else AutoConfig.from_pretrained(resolve(base_model))
+        )
         name = base_model if isinstance(base_model, str) else cfg.name_or_path
         with torch.device("meta"):
             meta = AutoModelForCausalLM.from_config(cfg)

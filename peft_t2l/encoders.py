@@ -171,7 +171,9 @@ def load_text_encoder(config: T2LConfig, *, device: str | torch.device = "cpu") 
     else:
         from .defaults import load_base_model
 
-        model, tokenizer = load_base_model(config.encoder_name_or_path or config.base_model_name_or_path, device=device)
+        model, tokenizer = load_base_model(
+            config.encoder_name_or_path or config.base_model_name_or_path, device=device
+        )
         encoder = LLMLastTokenEncoder(model, tokenizer, max_length=config.encoder_max_length)
     if encoder.embedding_size != config.task_emb_size:
         raise ValueError(

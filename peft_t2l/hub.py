@@ -28,7 +28,9 @@ def t2l_model_card(model: T2LModel, *, repo_id: str | None = None) -> ModelCard:
         datasets=datasets,
     )
     name = repo_id or model.name_or_path or "path/to/this/folder"
-    training = "\n".join(f"- **{k}**: {v}" for k, v in summary.items() if k != "eval_table") or "- untrained (random init)"
+    training = (
+        "\n".join(f"- **{k}**: {v}" for k, v in summary.items() if k != "eval_table") or "- untrained (random init)"
+    )
     evaluation = summary.get("eval_table", "Not evaluated yet.")
     content = f"""---
 {data.to_yaml()}

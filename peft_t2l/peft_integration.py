@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from peft import PeftModel
+from safetensors import SafetensorError
 from transformers import PreTrainedModel
 
 from .adapters import GeneratedLoRA
@@ -81,7 +82,17 @@ def load_t2l_model(model: str | Path | T2LModel = "default", **kwargs) -> T2LMod
                 f"No embedded default T2L model at {EMBEDDED_T2L}; train one (`t2l train sft`) or pass a folder/Hub id."
             )
         model = EMBEDDED_T2L
-    return T2LModel.from_pretrained(str(model), **kwargs).eval()
+    if Path(model).is_dir() and not (Path(model) / "config.json").exists():
+        raise FileNotFoundError(
+            f"{model} has no config.json, so it is not a saved T2L model; pass a T2L model folder."
+        )
+    try:
+        loaded = T2LModel.from_pretrained(str(model), **kwargs)
+    except SafetensorError as err:
+        raise ValueError(
+            f"The weights in {model} are corrupt or truncated ({err}); save or download the model again."
+        ) from err
+    return loaded.eval()
 
 
 def get_peft_model(base_model: PreTrainedModel, config: T2LLoraConfig) -> PeftModel:

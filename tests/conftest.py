@@ -50,7 +50,13 @@ def make_tiny_llama(seed: int = 0, **overrides) -> LlamaForCausalLM:
 def make_tiny_t2l(base, *, head: str = "M", seed: int = 1, **kwargs) -> T2LModel:
     """An untrained T2L for `base`, with non-zero head weights so that different descriptions give different LoRAs."""
     torch.manual_seed(seed)
-    kwargs = {"latent_size": 32, "head_in_size": 48, "task_emb_size": 16, "encoder_type": "sentence_transformers", **kwargs}
+    kwargs = {
+        "latent_size": 32,
+        "head_in_size": 48,
+        "task_emb_size": 16,
+        "encoder_type": "sentence_transformers",
+        **kwargs,
+    }
     model = T2LModel.from_base_model(base, head=head, **kwargs)
     with torch.no_grad():
         for h in model.heads.values():

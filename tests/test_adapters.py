@@ -41,7 +41,9 @@ def test_list_of_descriptions_equals_one_by_one():
         single = t2l.generate_lora(text)
         for k, v in single.state_dict.items():
             torch.testing.assert_close(lora.state_dict[k], v, rtol=1e-5, atol=1e-6)
-    assert not torch.equal(*(lo.state_dict["base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"] for lo in batch[:2]))
+    assert not torch.equal(
+        *(lo.state_dict["base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"] for lo in batch[:2])
+    )
 
 
 def test_peft_model_output_matches_manual_lora_math():
@@ -128,7 +130,11 @@ def test_save_never_leaves_a_truncated_adapter(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         t2l.generate_lora("second task").save_pretrained(tmp_path)
     assert (tmp_path / "adapter_model.safetensors").read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "adapter_config.json", "adapter_model.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "README.md",
+        "adapter_config.json",
+        "adapter_model.safetensors",
+    ]
     load_file(tmp_path / "adapter_model.safetensors")
 
 

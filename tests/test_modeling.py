@@ -107,7 +107,9 @@ def test_bad_config_values_name_field_value_and_fix(kwargs, match):
 def test_from_base_model_reads_shapes_without_weights():
     from transformers import LlamaConfig
 
-    cfg = LlamaConfig(hidden_size=64, intermediate_size=96, num_hidden_layers=3, num_attention_heads=8, num_key_value_heads=2)
+    cfg = LlamaConfig(
+        hidden_size=64, intermediate_size=96, num_hidden_layers=3, num_attention_heads=8, num_key_value_heads=2
+    )
     t2l = T2LModel.from_base_model(cfg, target_modules=["q_proj", "v_proj", "down_proj"], lora_rank=4)
     c = t2l.config
     assert c.num_layers == 3 and c.lora_rank == 4 and c.lora_alpha == 8.0 and c.head == "M"
@@ -186,5 +188,7 @@ def test_model_card_content(tmp_path):
     card = (tmp_path / "README.md").read_text()
     assert card.startswith("---\n")
     header = card.split("---")[1]
-    assert "base_model: my-org/tiny-llama" in header and "text-to-lora" in header and "library_name: peft-t2l" in header
+    assert (
+        "base_model: my-org/tiny-llama" in header and "text-to-lora" in header and "library_name: peft-t2l" in header
+    )
     assert "generate_lora(" in card and "**regime**: sft" in card and "| head | M |" in card

@@ -1,0 +1,184 @@
+"""`t2l`: the command line. Argument parsing only; every command calls the library.
+
+t2l generate "solve grade-school math" --model default --out math-lora
+t2l demo "answer with the capital of the given country" --prompt "France"
+t2l info math-lora
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+class CLIError(Exception):
+    """An error the user can fix; printed without a traceback."""
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise CLIError(f"--out {out} exists and is not empty; choose a new folder or pass --overwrite.")
+    t2l = _load(args.model)
+    lora = t2l.generate_lora(args.description)
+    lora.save_pretrained(out)
+    print(f"Wrote a rank-{lora.lora_config.r} LoRA ({lora.num_parameters:,} parameters) for "
+          f"{lora.lora_config.base_model_name_or_path} to {out}")  # fmt: skip
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Description -> adapter -> answers of the base and the adapted model, side by side."""
+    import time
+
+    import torch
+
+    from .defaults import load_base_model
+
+    t2l = _load(args.model)
+    base, tokenizer = load_base_model(t2l.config.base_model_name_or_path)
+    start = time.perf_counter()
+    lora = t2l.generate_lora(args.description)
+    took = time.perf_counter() - start
+    peft_model = lora.to_peft_model(base)
+    messages = [{"role": "user", "content": args.prompt}]
+    inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+
+    def answer() -> str:
+        with torch.no_grad():
+            ids = peft_model.generate(**inputs, max_new_tokens=args.max_new_tokens, do_sample=False)
+        return tokenizer.decode(ids[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True).strip()
+
+    adapted = answer()
+    with peft_model.disable_adapter():
+        plain = answer()
+    print(f"description : {args.description}")
+    print(
+        f"adapter     : rank {lora.lora_config.r}, {lora.num_parameters:,} parameters, generated in {took * 1000:.0f} ms"
+    )
+    print(f"prompt      : {args.prompt}")
+    print(f"base model  : {plain}")
+    print(f"with adapter: {adapted}")
+    if args.out:
+        lora.save_pretrained(args.out)
+        print(f"adapter saved to {args.out}")
+    return EXIT_OK
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    if not path.is_dir():
+        raise CLIError(f"{path} is not a folder; pass a T2L model folder or an adapter folder.")
+    if (path / "adapter_config.json").exists():
+        from safetensors import SafetensorError, safe_open
+
+        cfg = json.loads((path / "adapter_config.json").read_text())
+        weights = path / "adapter_model.safetensors"
+        try:
+            with safe_open(str(weights), "pt") as f:
+                n = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
+        except (SafetensorError, FileNotFoundError) as err:
+            raise CLIError(f"{weights} is missing, corrupt or truncated ({err}); regenerate the adapter.") from err
+        print(f"PEFT adapter ({cfg.get('peft_type')}) for {cfg.get('base_model_name_or_path')}")
+        print(f"  rank {cfg.get('r')}, alpha {cfg.get('lora_alpha')}, target modules {cfg.get('target_modules')}")
+        print(f"  {n:,} parameters")
+        readme = path / "README.md"
+        if readme.exists():
+            quote = [line[2:] for line in readme.read_text().splitlines() if line.startswith("> ")]
+            if quote:
+                print(f"  description: {quote[0]}")
+        return EXIT_OK
+    if (path / "config.json").exists():
+        cfg = json.loads((path / "config.json").read_text())
+        if cfg.get("model_type") != "t2l":
+            raise CLIError(f"{path} holds a {cfg.get('model_type')!r} model, not a T2L model or a PEFT adapter.")
+        t2l = _load(str(path))
+        c = t2l.config
+        print(f"T2L hypernetwork ({c.head} head) for {c.base_model_name_or_path}")
+        print(
+            f"  target modules {c.target_modules}, {c.num_layers} layers, LoRA rank {c.lora_rank}, alpha {c.lora_alpha}"
+        )
+        print(f"  task encoder: {c.encoder_type} {c.encoder_name_or_path} ({c.task_emb_size}-d)")
+        print(f"  {sum(p.numel() for p in t2l.parameters()):,} parameters, dtype {t2l.dtype}")
+        for key, value in (c.training_summary or {}).items():
+            if key != "eval_table":
+                print(f"  {key}: {value}")
+        return EXIT_OK
+    raise CLIError(f"{path} has neither adapter_config.json nor config.json; it is not a T2L model or adapter.")
+
+
+def _load(model: str):
+    from .peft_integration import load_t2l_model
+
+    try:
+        return load_t2l_model(model)
+    except (FileNotFoundError, ValueError) as err:
+        raise CLIError(str(err)) from err
+    except OSError as err:
+        raise CLIError(f"Could not load the T2L model {model!r}: {err}") from err
+
+
+# optional command groups, each in its own room; a group whose extra is not installed is simply absent
+_PLUGINS = (
+    ("peft_t2l.training.cli", "add_train_parser"),
+    ("peft_t2l.evaluation.cli", "add_eval_parser"),
+    ("peft_t2l.convert.cli", "add_convert_parser"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="t2l", description="Text-to-LoRA: write a PEFT LoRA from a task description."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("generate", help="write a LoRA adapter folder from a description")
+    p.add_argument("description", help="the task, in words")
+    p.add_argument("--model", default="default", help="T2L model folder or Hub id (default: the embedded default)")
+    p.add_argument("--out", required=True, help="folder to write the PEFT adapter to")
+    p.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty folder")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("demo", help="generate an adapter and compare base vs adapted answers to a prompt")
+    p.add_argument("description", help="the task, in words")
+    p.add_argument("--prompt", required=True, help="an input for the task, sent as the user turn")
+    p.add_argument("--model", default="default", help="T2L model folder or Hub id (default: the embedded default)")
+    p.add_argument("--max-new-tokens", type=int, default=48, help="answer length limit")
+    p.add_argument("--out", default=None, help="also save the adapter to this folder")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("info", help="describe a T2L model folder or an adapter folder")
+    p.add_argument("path", help="folder to inspect")
+    p.set_defaults(func=cmd_info)
+
+    for module, hook in _PLUGINS:
+        try:
+            getattr(importlib.import_module(module), hook)(sub)
+        except ImportError:
+            continue
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or EXIT_OK)
+    except CLIError as err:
+        print(f"t2l {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ValueError, TypeError) as err:  # validation errors from the library already name the value and the fix
+        print(f"t2l {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
