@@ -1,0 +1,293 @@
+"""Typed training configs: one dataclass per trainer, read from YAML plus `key=value` overrides, saved with checkpoints.
+
+Defaults follow the paper's recipe (AdamW with weight decay, warmup then linear decay, an L2 penalty on generated
+weights, label smoothing, NEFTune noise) scaled down to a CPU-sized run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from ..configuration_t2l import ENCODER_TYPES, HEAD_VARIANTS
+from ..defaults import DEFAULT_BASE_MODEL, DEFAULT_ENCODER
+
+MIXED_PRECISION = ("no", "bf16", "fp16")
+RECON_TARGETS = ("lora", "delta_w")
+LORA_MODES = ("oracle", "multitask")
+
+
+def _fail(config: object, attr: str, value: Any, fix: str) -> None:
+    raise ValueError(f"{type(config).__name__}.{attr}={value!r} is invalid: {fix}")
+
+
+@dataclass(kw_only=True)
+class RunConfig:
+    """Optimisation, engine and checkpointing fields shared by every trainer."""
+
+    output_dir: str = field(metadata={"help": "Folder for checkpoints, metrics.jsonl, summary.json and the result."})
+    seed: int = field(default=42, metadata={"help": "Seed of initialisation, batches, descriptions and dropout."})
+    max_steps: int = field(default=1000, metadata={"help": "Optimizer steps to run."})
+    learning_rate: float = field(default=1e-4, metadata={"help": "Peak learning rate of AdamW."})
+    weight_decay: float = field(default=1e-2, metadata={"help": "AdamW weight decay (not on biases and norms)."})
+    adam_beta1: float = field(default=0.9, metadata={"help": "AdamW beta1."})
+    adam_beta2: float = field(default=0.999, metadata={"help": "AdamW beta2."})
+    warmup_steps: int = field(default=100, metadata={"help": "Linear warmup steps, then linear decay to zero."})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm (0 disables it)."})
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Micro-batches per optimizer step."})
+    mixed_precision: str = field(default="no", metadata={"help": f"One of {MIXED_PRECISION} (Accelerate autocast)."})
+    cpu: bool = field(default=False, metadata={"help": "Train on CPU even when an accelerator is present."})
+    save_every: int = field(default=200, metadata={"help": "Checkpoint every N optimizer steps (and at the end)."})
+    keep_checkpoints: int = field(default=2, metadata={"help": "How many recent checkpoints to keep."})
+    log_every: int = field(default=10, metadata={"help": "Write a metrics.jsonl line every N steps."})
+    resume: bool = field(default=False, metadata={"help": "Continue from the latest checkpoint in output_dir."})
+    tensorboard: bool = field(default=False, metadata={"help": "Also log to TensorBoard (needs `tensorboard`)."})
+    progress: bool = field(default=True, metadata={"help": "Show a progress bar (main process only)."})
+
+    def check_run(self) -> None:
+        if not self.output_dir:
+            _fail(self, "output_dir", self.output_dir, "name a folder for the run, e.g. output_dir=runs/sft.")
+        for attr in ("max_steps", "gradient_accumulation_steps", "save_every", "keep_checkpoints", "log_every"):
+            if getattr(self, attr) <= 0:
+                _fail(self, attr, getattr(self, attr), "use a positive integer.")
+        if not self.learning_rate > 0:
+            _fail(self, "learning_rate", self.learning_rate, "use a positive number such as 1e-4.")
+        if self.weight_decay < 0 or self.max_grad_norm < 0:
+            attr = "weight_decay" if self.weight_decay < 0 else "max_grad_norm"
+            _fail(self, attr, getattr(self, attr), "use a non-negative number.")
+        for attr in ("adam_beta1", "adam_beta2"):
+            if not 0.0 <= getattr(self, attr) < 1.0:
+                _fail(self, attr, getattr(self, attr), "use a value in [0, 1).")
+        if not 0 <= self.warmup_steps <= self.max_steps:
+            _fail(self, "warmup_steps", self.warmup_steps, f"use a value in [0, max_steps={self.max_steps}].")
+        if self.mixed_precision not in MIXED_PRECISION:
+            _fail(self, "mixed_precision", self.mixed_precision, f"use one of {MIXED_PRECISION}.")
+
+
+@dataclass(kw_only=True)
+class DataFields:
+    """Where examples come from and how they become batches."""
+
+    data: str = field(
+        default="../shared/data/sni/train",
+        metadata={"help": "Task folder, one task file, or 'hf:<dataset id>' (see peft_t2l.data.load_tasks)."},
+    )
+    tasks: list[str] | None = field(default=None, metadata={"help": "Train on these tasks only (default: all)."})
+    max_instances_per_task: int | None = field(default=None, metadata={"help": "Use the first N instances per task."})
+    base_model: str = field(default=DEFAULT_BASE_MODEL, metadata={"help": "Hub id or folder of the frozen base LLM."})
+    max_prompt_length: int = field(default=96, metadata={"help": "Longest prompt in tokens; longer ones keep their end."})
+    max_response_length: int = field(
+        default=32, metadata={"help": "Longest response in tokens; longer ones keep their start."}
+    )
+    tasks_per_batch: int = field(default=4, metadata={"help": "Distinct tasks in each batch (n)."})
+    examples_per_task: int = field(default=2, metadata={"help": "Examples of each task in each batch (m)."})
+    label_smoothing: float = field(default=0.1, metadata={"help": "Label smoothing of the token cross-entropy."})
+    neftune_noise_alpha: float = field(default=0.0, metadata={"help": "NEFTune embedding noise (0 disables it)."})
+
+    def check_data(self) -> None:
+        if not self.data:
+            _fail(self, "data", self.data, "name a task folder, a task file or 'hf:<dataset id>'.")
+        for attr in ("max_prompt_length", "max_response_length", "tasks_per_batch", "examples_per_task"):
+            if getattr(self, attr) <= 0:
+                _fail(self, attr, getattr(self, attr), "use a positive integer.")
+        if self.max_instances_per_task is not None and self.max_instances_per_task <= 0:
+            _fail(self, "max_instances_per_task", self.max_instances_per_task, "use a positive integer or null.")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            _fail(self, "label_smoothing", self.label_smoothing, "use a value in [0, 1), e.g. 0.1.")
+        if self.neftune_noise_alpha < 0:
+            _fail(self, "neftune_noise_alpha", self.neftune_noise_alpha, "use 0 (off) or a positive value such as 5.")
+
+
+@dataclass(kw_only=True)
+class HypernetFields:
+    """The T2L model to train: loaded from a folder, or built for the base model from these fields."""
+
+    init_from: str | None = field(default=None, metadata={"help": "Start from this T2L folder (ignores the shape fields)."})
+    head: str = field(default="M", metadata={"help": f"Output head, one of {HEAD_VARIANTS}."})
+    latent_size: int = field(default=128, metadata={"help": "Width of the hypernetwork trunk (multiple of 4)."})
+    head_in_size: int = field(default=512, metadata={"help": "Width of the last trunk layer."})
+    hypernet_dropout: float = field(default=0.05, metadata={"help": "Dropout inside the trunk."})
+    lora_rank: int = field(default=8, metadata={"help": "Rank of the generated LoRA."})
+    lora_alpha: float = field(default=16.0, metadata={"help": "Alpha of the generated LoRA (scaling alpha / rank)."})
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"], metadata={"help": "Modules to adapt."})
+    encoder_type: str = field(default="sentence_transformers", metadata={"help": f"One of {ENCODER_TYPES}."})
+    encoder_name_or_path: str | None = field(default=DEFAULT_ENCODER, metadata={"help": "Description encoder."})
+    num_holdout_descriptions: int = field(
+        default=0, metadata={"help": "Keep the last N descriptions of each task out of training, for evaluation."}
+    )
+
+    def check_hypernet(self) -> None:
+        if self.head not in HEAD_VARIANTS:
+            _fail(self, "head", self.head, f"use one of {HEAD_VARIANTS}.")
+        if self.encoder_type not in ENCODER_TYPES:
+            _fail(self, "encoder_type", self.encoder_type, f"use one of {ENCODER_TYPES}.")
+        for attr in ("latent_size", "head_in_size", "lora_rank"):
+            if getattr(self, attr) <= 0:
+                _fail(self, attr, getattr(self, attr), "use a positive integer.")
+        if self.latent_size % 4:
+            _fail(self, "latent_size", self.latent_size, "use a multiple of 4.")
+        if not self.lora_alpha > 0:
+            _fail(self, "lora_alpha", self.lora_alpha, "use a positive number, e.g. 2 * lora_rank.")
+        if not 0.0 <= self.hypernet_dropout < 1.0:
+            _fail(self, "hypernet_dropout", self.hypernet_dropout, "use a probability in [0, 1).")
+        if not self.target_modules:
+            _fail(self, "target_modules", self.target_modules, "name at least one module, e.g. [q_proj, v_proj].")
+        if self.num_holdout_descriptions < 0:
+            _fail(self, "num_holdout_descriptions", self.num_holdout_descriptions, "use 0 or a positive integer.")
+
+
+@dataclass(kw_only=True)
+class SFTConfig(RunConfig, DataFields, HypernetFields):
+    """Supervised fine-tuning of the hypernetwork through the frozen base LLM (`t2l train sft`)."""
+
+    l2_reg_generated_w: float = field(default=1e-3, metadata={"help": "L2 penalty on the generated A and B."})
+
+    def __post_init__(self):
+        self.check_run()
+        self.check_data()
+        self.check_hypernet()
+        if self.l2_reg_generated_w < 0:
+            _fail(self, "l2_reg_generated_w", self.l2_reg_generated_w, "use 0 (off) or a small positive value.")
+
+
+@dataclass(kw_only=True)
+class ReconConfig(RunConfig, HypernetFields):
+    """Reconstruction of a library of LoRA folders by the hypernetwork (`t2l train recon`)."""
+
+    library: str = field(default="", metadata={"help": "Folder of LoRA folders, one per task (named by the task)."})
+    data: str | None = field(
+        default=None, metadata={"help": "Task folder giving each task's descriptions (not needed for one_hot)."}
+    )
+    base_model: str = field(default=DEFAULT_BASE_MODEL, metadata={"help": "Base LLM the library was trained on."})
+    loss_on: str = field(default="lora", metadata={"help": f"One of {RECON_TARGETS}: L1 on A and B, or on B @ A."})
+    normalize: bool = field(
+        default=True, metadata={"help": "Z-score A and B per position across tasks (loss_on=lora only)."}
+    )
+    tasks_per_batch: int = field(default=8, metadata={"help": "Tasks reconstructed per step."})
+
+    def __post_init__(self):
+        self.check_run()
+        self.check_hypernet()
+        if not self.library:
+            _fail(self, "library", self.library, "name the folder holding one LoRA folder per task.")
+        if self.loss_on not in RECON_TARGETS:
+            _fail(self, "loss_on", self.loss_on, f"use one of {RECON_TARGETS}.")
+        if self.normalize and self.loss_on != "lora":
+            _fail(self, "normalize", self.normalize, "z-scoring applies to loss_on=lora; set normalize=false.")
+        if self.encoder_type != "one_hot" and not self.data:
+            _fail(self, "data", self.data, "text encoders need each task's descriptions: point data at a task folder.")
+        if self.tasks_per_batch <= 0:
+            _fail(self, "tasks_per_batch", self.tasks_per_batch, "use a positive integer.")
+
+
+@dataclass(kw_only=True)
+class LoraTrainConfig(RunConfig, DataFields):
+    """Plain PEFT LoRA baselines: one per task (oracle) or one on all tasks (multitask) (`t2l train lora`)."""
+
+    mode: str = field(default="oracle", metadata={"help": f"One of {LORA_MODES}."})
+    lora_rank: int = field(default=8, metadata={"help": "LoRA rank."})
+    lora_alpha: float = field(default=16.0, metadata={"help": "LoRA alpha."})
+    lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"], metadata={"help": "Modules to adapt."})
+
+    def __post_init__(self):
+        self.check_run()
+        self.check_data()
+        if self.mode not in LORA_MODES:
+            _fail(self, "mode", self.mode, f"use one of {LORA_MODES}.")
+        if self.lora_rank <= 0 or not self.lora_alpha > 0:
+            attr = "lora_rank" if self.lora_rank <= 0 else "lora_alpha"
+            _fail(self, attr, getattr(self, attr), "use a positive number.")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            _fail(self, "lora_dropout", self.lora_dropout, "use a probability in [0, 1).")
+        if not self.target_modules:
+            _fail(self, "target_modules", self.target_modules, "name at least one module, e.g. [q_proj, v_proj].")
+
+
+C = TypeVar("C", bound=RunConfig)
+
+
+def load_config(cls: type[C], path: str | Path | None = None, overrides: list[str] | None = None) -> C:
+    """Read a config from a YAML file, apply `key=value` overrides, check types and values.
+
+    Args:
+        cls: `SFTConfig`, `ReconConfig` or `LoraTrainConfig`.
+        path: YAML file (optional; overrides alone are enough).
+        overrides: strings like `"learning_rate=3e-4"` or `"target_modules=[q_proj,v_proj]"` (YAML values).
+
+    Example:
+        ```python
+        >>> config = load_config(SFTConfig, "configs/sft_smollm2_sni.yaml", ["max_steps=10"])
+        ```
+    """
+    values: dict[str, Any] = {}
+    if path is not None:
+        loaded = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"config file {path} must hold a mapping of field: value, not {type(loaded).__name__}.")
+        values.update(loaded)
+    for item in overrides or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"override {item!r} is not key=value, e.g. max_steps=100.")
+        values[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+    return config_from_dict(cls, values)
+
+
+def config_from_dict(cls: type[C], values: dict[str, Any]) -> C:
+    """Build `cls` from plain values, with a clear error for unknown fields and wrong types.
+
+    Example:
+        ```python
+        >>> config = config_from_dict(SFTConfig, {"output_dir": "runs/x", "max_steps": 10})
+        ```
+    """
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"{cls.__name__} has no field(s) {unknown}; valid fields: {sorted(names)}.")
+    missing = [f.name for f in dataclasses.fields(cls) if _required(f) and f.name not in values]
+    if missing:
+        raise ValueError(f"{cls.__name__} needs {missing}; set them in the YAML file or as key=value.")
+    coerced = {key: _coerce(cls, key, value, hints[key]) for key, value in values.items()}
+    return cls(**coerced)
+
+
+def config_to_dict(config: RunConfig) -> dict[str, Any]:
+    """Plain JSON/YAML-able values of a config (what checkpoints and model cards record)."""
+    return dataclasses.asdict(config)
+
+
+def _required(f: dataclasses.Field) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+def _coerce(cls: type, key: str, value: Any, hint: Any) -> Any:
+    """Check `value` against the annotation `hint`; accept ints for floats and 'a,b' strings for lists."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        hint = next(a for a in args if a is not type(None))
+    if typing.get_origin(hint) is list:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+    elif hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    elif hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    elif hint is bool and isinstance(value, bool):
+        return value
+    elif hint is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
+    expected = getattr(hint, "__name__", str(hint))
+    raise ValueError(f"{cls.__name__}.{key}={value!r} is a {type(value).__name__}; expected {expected}.")

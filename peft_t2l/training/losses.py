@@ -1,0 +1,73 @@
+"""Token loss on responses, NEFTune noise, and the batch plumbing the SFT and LoRA trainers share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from ..data import IGNORE_INDEX, BatchPlan, TokenizedTasks, collate
+
+
+def response_loss(logits: torch.Tensor, labels: torch.Tensor, *, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Next-token cross-entropy averaged over response tokens (labels != IGNORE_INDEX).
+
+    Args:
+        logits: `[batch, seq, vocab]`.
+        labels: `[batch, seq]`, `IGNORE_INDEX` on prompt and padding.
+        label_smoothing: as in `torch.nn.functional.cross_entropy`.
+
+    Example:
+        ```python
+        >>> loss = response_loss(model(**batch).logits, batch["labels"], label_smoothing=0.1)
+        ```
+    """
+    shift_logits = logits[:, :-1].float()  # [B, T-1, V]
+    shift_labels = labels[:, 1:]  # [B, T-1]
+    return nn.functional.cross_entropy(
+        shift_logits.reshape(-1, shift_logits.shape[-1]),
+        shift_labels.reshape(-1),
+        ignore_index=IGNORE_INDEX,
+        label_smoothing=label_smoothing,
+    )
+
+
+@contextmanager
+def neftune(base_model: nn.Module, alpha: float) -> Iterator[None]:
+    """Add NEFTune noise (Jain et al., 2023) to the input embeddings of `base_model` in training mode.
+
+    Noise is uniform in `[-m, m]` with `m = alpha / sqrt(seq_len * hidden)`. `alpha=0` does nothing.
+
+    Args:
+        base_model: the causal LM.
+        alpha: noise scale (the paper's runs use 5).
+
+    Example:
+        ```python
+        >>> with neftune(base_model, 5.0):
+        ...     train()
+        ```
+    """
+    if alpha <= 0:
+        yield
+        return
+
+    def add_noise(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+        if not torch.is_grad_enabled():  # evaluation and generation see clean embeddings
+            return output
+        magnitude = alpha / (output.shape[-2] * output.shape[-1]) ** 0.5
+        return output + torch.zeros_like(output).uniform_(-magnitude, magnitude)
+
+    handle = base_model.get_input_embeddings().register_forward_hook(add_noise)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def plan_batch(data: TokenizedTasks, plan: BatchPlan, *, pad_token_id: int, device: torch.device):
+    """Collate the examples a `BatchPlan` names and move them to `device`."""
+    examples = [data.examples[t][i] for t, i in zip(plan.task_ids, plan.instance_ids)]
+    return {k: v.to(device) for k, v in collate(examples, pad_token_id=pad_token_id).items()}

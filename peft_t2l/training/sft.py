@@ -1,0 +1,176 @@
+"""SFT of the hypernetwork: every batch row gets the LoRA generated from its own task's description.
+
+Each batch mixes `tasks_per_batch` tasks x `examples_per_task` examples. The T2L model writes one LoRA per row (a
+description sampled per example), `RowLoRA` adds it to the frozen base model row by row, and the response loss
+(plus an L2 penalty on the generated weights) back-propagates into the hypernetwork only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from accelerate.utils import set_seed
+from torch import nn
+
+from ..data import Task, TaskMixSampler
+from ..modeling_t2l import T2LModel, T2LOutput
+from .config import HypernetFields, SFTConfig, config_to_dict
+from .engine import LossOutput, TrainResult, make_accelerator, train_loop
+from .inputs import frozen_base, tokenize_tasks, training_tasks
+from .losses import neftune, plan_batch, response_loss
+from .row_lora import RowLoRA
+
+MODEL_DIR = "model"
+
+
+@dataclass
+class T2LTrainResult:
+    """A trained T2L model and where it was saved.
+
+    Args:
+        model: the trained hypernetwork (unwrapped, on the training device).
+        model_dir: its `save_pretrained` folder, `<output_dir>/model`.
+        train: the loop's result (losses, state, summary).
+    """
+
+    model: T2LModel
+    model_dir: Path
+    train: TrainResult
+
+
+def train_sft(
+    config: SFTConfig,
+    *,
+    base_model: nn.Module | None = None,
+    tokenizer=None,
+    t2l_model: T2LModel | None = None,
+    tasks: list[Task] | None = None,
+    on_step_end: Callable[[int], None] | None = None,
+) -> T2LTrainResult:
+    """Train a T2L hypernetwork by SFT through the frozen base LLM, then save it to `<output_dir>/model`.
+
+    Args:
+        config: the run (data, hypernetwork shape, optimisation).
+        base_model: the causal LM (default: load `config.base_model`); frozen here.
+        tokenizer: its tokenizer (required with `base_model`).
+        t2l_model: start from this hypernetwork (default: `config.init_from`, or a new one for the base model).
+        tasks: train on these tasks (default: load `config.data`).
+        on_step_end: called with the step number after each optimizer step.
+
+    Example:
+        ```python
+        >>> result = train_sft(load_config(SFTConfig, "configs/sft_smollm2_sni.yaml"))
+        >>> lora = result.model.generate_lora("classify the sentiment of a review")
+        ```
+    """
+    set_seed(config.seed)
+    accelerator = make_accelerator(config)
+    tasks = training_tasks(config, tasks, holdout=config.num_holdout_descriptions)
+    base_model, tokenizer = frozen_base(config, base_model, tokenizer, accelerator.device)
+    t2l = t2l_model if t2l_model is not None else build_t2l(config, base_model, [t.name for t in tasks])
+    t2l.to(accelerator.device)
+    data = tokenize_tasks(config, tasks, tokenizer)
+    sampler = TaskMixSampler(
+        tasks,
+        tasks_per_batch=config.tasks_per_batch,
+        examples_per_task=config.examples_per_task,
+        seed=config.seed,
+        rank=accelerator.process_index,
+        use_task_names=t2l.config.encoder_type == "one_hot",
+    )
+    row_lora = RowLoRA(base_model, t2l.config)
+
+    def compute_loss(model: nn.Module, index: int) -> LossOutput:
+        plan = sampler.plan(index)
+        batch = plan_batch(data, plan, pad_token_id=tokenizer.pad_token_id, device=accelerator.device)
+        with torch.no_grad():
+            task_embeddings = t2l.embed_descriptions(plan.descriptions)  # [B, E]
+        generated: T2LOutput = model(task_embeddings)  # A: [B, L, r, in], B: [B, L, out, r]
+        with row_lora.apply(generated.lora_A, generated.lora_B, dropout=t2l.config.lora_dropout):
+            logits = base_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        ce = response_loss(logits, batch["labels"], label_smoothing=config.label_smoothing)
+        l2 = generated_l2(generated)
+        return LossOutput(
+            loss=ce + config.l2_reg_generated_w * l2,
+            tokens=int(batch["attention_mask"].sum()),
+            metrics={"ce": ce.item(), "l2_generated": l2.item()},
+        )
+
+    summary = {"regime": "sft", "tasks": [t.name for t in tasks], "truncation": data.truncation.as_dict()}
+    try:
+        with neftune(base_model, config.neftune_noise_alpha):
+            result = train_loop(
+                config=config,
+                model=t2l,
+                compute_loss=compute_loss,
+                accelerator=accelerator,
+                summary=summary,
+                on_step_end=on_step_end,
+            )
+    finally:
+        row_lora.remove()
+    t2l = accelerator.unwrap_model(t2l)
+    model_dir = save_trained_t2l(t2l, config, result, is_main_process=accelerator.is_main_process)
+    accelerator.wait_for_everyone()
+    return T2LTrainResult(model=t2l, model_dir=model_dir, train=result)
+
+
+def generated_l2(generated: T2LOutput) -> torch.Tensor:
+    """Mean squared value of the generated A and B, averaged over target modules (the paper's weight penalty)."""
+    terms = [a.square().mean() + generated.lora_B[m].square().mean() for m, a in generated.lora_A.items()]
+    return torch.stack(terms).mean()
+
+
+def build_t2l(config: HypernetFields, base_model: nn.Module | str, task_names: list[str], **extra) -> T2LModel:
+    """A new T2L model for `base_model` from the config's shape fields, or the one in `config.init_from`.
+
+    Args:
+        config: the hypernetwork fields of a training config.
+        base_model: the base LLM (or its id), read for module shapes.
+        task_names: the training tasks (the one-hot vocabulary for `encoder_type="one_hot"`).
+        **extra: other `T2LConfig` fields (e.g. `use_output_affine=True`).
+
+    Example:
+        ```python
+        >>> t2l = build_t2l(config, base_model, ["task1", "task2"])
+        ```
+    """
+    if config.init_from:
+        return T2LModel.from_pretrained(config.init_from)
+    one_hot = config.encoder_type == "one_hot"
+    return T2LModel.from_base_model(
+        base_model,
+        target_modules=list(config.target_modules),
+        lora_rank=config.lora_rank,
+        lora_alpha=config.lora_alpha,
+        head=config.head,
+        latent_size=config.latent_size,
+        head_in_size=config.head_in_size,
+        dropout=config.hypernet_dropout,
+        encoder_type=config.encoder_type,
+        encoder_name_or_path=None if one_hot else config.encoder_name_or_path,
+        task_names=list(task_names),
+        **extra,
+    )
+
+
+def save_trained_t2l(t2l: T2LModel, config, result: TrainResult, *, is_main_process: bool) -> Path:
+    """Record how the model was trained in `config.training_summary` (it feeds the model card) and save it."""
+    model_dir = Path(config.output_dir) / MODEL_DIR
+    c = t2l.config
+    c.training_summary = {
+        "regime": result.summary.get("regime"),
+        "base_model": c.base_model_name_or_path,
+        "encoder": {"type": c.encoder_type, "name_or_path": c.encoder_name_or_path},
+        "tasks": result.summary.get("tasks", []),
+        "steps": result.state.step,
+        "tokens": result.state.tokens,
+        "final_loss": result.summary.get("final_loss"),
+        "training_config": config_to_dict(config),
+    }
+    if is_main_process:
+        t2l.save_pretrained(model_dir)
+    return model_dir

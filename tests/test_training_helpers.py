@@ -1,0 +1,92 @@
+"""Builders shared by the training tests: a character tokenizer with a chat template, tiny tasks, run configs.
+
+No tests here; the other test_training_* files import these.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from pathlib import Path
+
+from conftest import make_tiny_llama
+from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+from transformers import PreTrainedTokenizerFast
+
+from peft_t2l.data import Instance, Task
+
+SPECIALS = ["<pad>", "<unk>", "<|im_start|>", "<|im_end|>"]
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+VOCAB_SIZE = 128
+
+
+def char_tokenizer() -> PreTrainedTokenizerFast:
+    """One token per character (lower-case letters, digits, a little punctuation), specials kept whole."""
+    chars = sorted(set(string.ascii_lowercase + string.digits + " \n.,:;!?+-=()'\"_[]"))
+    vocab = {tok: i for i, tok in enumerate(SPECIALS + chars)}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex("[\\s\\S]"), behavior="isolated")
+    tok.add_special_tokens(SPECIALS)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="<pad>",
+        unk_token="<unk>",
+        eos_token="<|im_end|>",
+        chat_template=CHAT_TEMPLATE,
+    )
+
+
+def tiny_base(seed: int = 0):
+    """A 2-layer Llama and the character tokenizer."""
+    return make_tiny_llama(seed, vocab_size=VOCAB_SIZE, max_position_embeddings=128), char_tokenizer()
+
+
+def tiny_tasks() -> list[Task]:
+    """Three tasks a tiny model can learn in a few dozen steps: the answer depends on the task, not the input."""
+    inputs = [f"item {i}" for i in range(12)]
+    specs = {
+        "say_yes": (["answer yes", "always reply yes", "respond with yes"], "yes"),
+        "say_no": (["answer no", "always reply no", "respond with no"], "no"),
+        "say_maybe": (["answer maybe", "always reply maybe", "respond with maybe"], "maybe"),
+    }
+    return [
+        Task(name=name, descriptions=tuple(descs), instances=tuple(Instance(x, (answer,)) for x in inputs))
+        for name, (descs, answer) in specs.items()
+    ]
+
+
+def write_tasks(folder: Path, tasks: list[Task]) -> Path:
+    """Write tasks in the project's JSON schema (what `load_tasks` reads)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for t in tasks:
+        data = {
+            "task": t.name,
+            "descriptions": list(t.descriptions),
+            "instances": [{"input": i.input, "output": list(i.outputs)} for i in t.instances],
+        }
+        (folder / f"{t.name}.json").write_text(json.dumps(data))
+    return folder
+
+
+def run_fields(tmp: Path, **overrides) -> dict:
+    """Config values for a tiny, fast run."""
+    return {
+        "output_dir": str(tmp / "run"),
+        "max_steps": 30,
+        "learning_rate": 3e-3,
+        "warmup_steps": 2,
+        "weight_decay": 0.0,
+        "label_smoothing": 0.0,
+        "tasks_per_batch": 3,
+        "examples_per_task": 2,
+        "max_prompt_length": 32,
+        "max_response_length": 8,
+        "save_every": 1000,
+        "log_every": 5,
+        "progress": False,
+        "cpu": True,
+        **overrides,
+    }
