@@ -1,6 +1,6 @@
 """Several descriptions at once: one batched forward writes every adapter, one generate call answers every prompt.
 
-    python examples/many_descriptions.py
+python examples/many_descriptions.py
 """
 
 import argparse

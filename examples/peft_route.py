@@ -1,6 +1,6 @@
 """The PEFT route: a T2LLoraConfig gives a PeftModel; switch its task in place; save a plain LoRA.
 
-    python examples/peft_route.py --out /tmp/t2l-adapter
+python examples/peft_route.py --out /tmp/t2l-adapter
 """
 
 import argparse
@@ -19,7 +19,9 @@ def main() -> None:
 
     t2l = load_t2l_model(args.model)
     base, tokenizer = load_base_model(t2l.config.base_model_name_or_path)
-    config = T2LLoraConfig(t2l_model=t2l, task_description="Classify the sentiment of a review as positive or negative.")
+    config = T2LLoraConfig(
+        t2l_model=t2l, task_description="Classify the sentiment of a review as positive or negative."
+    )
     peft_model = get_peft_model(base, config)
 
     batch = tokenizer(["The film was a delight from start to finish."], return_tensors="pt")

@@ -1,7 +1,7 @@
 """Quickstart: a description in, a LoRA out, and the adapted model's answer next to the base model's.
 
-    python examples/quickstart.py
-    python examples/quickstart.py --description "answer with the capital city of the given country" --prompt "Japan"
+python examples/quickstart.py
+python examples/quickstart.py --description "answer with the capital city of the given country" --prompt "Japan"
 """
 
 import argparse

@@ -123,7 +123,7 @@ def load_base_model(name_or_path: str = DEFAULT_BASE_MODEL, *, dtype=None, devic
 
     path = resolve(name_or_path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32)
-    model.config.name_or_path = name_or_path  # adapters record the portable id, not a cache path
+    model.name_or_path = model.config.name_or_path = name_or_path  # adapters record the portable id, not a cache path
     if device is not None:
         model.to(device)
     tokenizer = AutoTokenizer.from_pretrained(path)
