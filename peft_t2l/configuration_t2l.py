@@ -11,7 +11,8 @@ from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
 HEAD_VARIANTS = ("L", "M", "S")
-ENCODER_TYPES = ("sentence_transformers", "llm_last_token", "one_hot")
+ENCODER_TYPES = ("sentence_transformers", "llm_last_token", "one_hot", "cls_token")
+RANK_EMBEDDINGS = ("learned", "rotary")
 
 
 @strict
@@ -36,7 +37,11 @@ class T2LConfig(PreTrainedConfig):
         head (`str`):
             `"L"`: one head emits A and B at once (r*(in+out) outputs). `"M"`: one head shared by A and B, told apart by
             learned output embeddings (r*max(in,out) outputs). `"S"`: the shared head emits one rank row at a time
-            (max(in,out) outputs), told apart by learned rank embeddings.
+            (max(in,out) outputs), told apart by rank embeddings (see `rank_embedding`).
+        rank_embedding (`str`):
+            S head only: `"learned"` (an embedding per rank row, added after the trunk) or `"rotary"` (a rotary
+            position embedding over the rank axis, then the trunk's second block again; the reference
+            implementation's `autoreg_gen` without `learnable_pos_emb`).
         latent_size (`int`):
             Width of the trunk. The encoded task takes half of it, layer and module embeddings a quarter each.
         head_in_size (`int`):
@@ -50,13 +55,20 @@ class T2LConfig(PreTrainedConfig):
             shift as an offset (e.g. a multi-task LoRA); reconstruction uses them to undo per-position z-scoring.
         encoder_type (`str`):
             How a description becomes a task embedding: `"sentence_transformers"`, `"llm_last_token"` (hidden state
-            of the last token of an LLM) or `"one_hot"` (a known task id, for reconstruction).
+            of the last token of an LLM), `"cls_token"` (hidden state of the first token of a transformers encoder,
+            e.g. gte-large-en-v1.5 as the reference implementation uses it) or `"one_hot"` (a known task id, for
+            reconstruction). Text embeddings are L2-normalised and scaled by `sqrt(task_emb_size)`.
         encoder_name_or_path (`str`, *optional*):
             Hub id or folder of the sentence encoder / LLM. Defaults to the base model for `"llm_last_token"`.
         task_emb_size (`int`):
             Size of the task embedding the encoder produces (384 for all-MiniLM-L6-v2, number of tasks for one-hot).
         encoder_max_length (`int`):
             Longest description, in encoder tokens; longer ones are truncated with a warning.
+        encoder_trust_remote_code (`bool`):
+            Load the text encoder with `trust_remote_code=True` (gte-large-en-v1.5 ships its own modelling code).
+        add_full_stop (`bool`):
+            Append "." to a description that ends with a letter before encoding it, as the reference implementation
+            does; checkpoints trained there saw descriptions formatted this way.
         task_names (`list[str]`, *optional*):
             Names of the known tasks, in one-hot order (required for `"one_hot"`), or the training tasks.
         training_summary (`dict`, *optional*):
@@ -77,6 +89,7 @@ class T2LConfig(PreTrainedConfig):
     lora_dropout: float = 0.0
     use_rslora: bool = False
     head: str = "M"
+    rank_embedding: str = "learned"
     latent_size: int = 128
     head_in_size: int = 512
     dropout: float = 0.05
@@ -86,6 +99,8 @@ class T2LConfig(PreTrainedConfig):
     encoder_name_or_path: str | None = "sentence-transformers/all-MiniLM-L6-v2"
     task_emb_size: int = 384
     encoder_max_length: int = 256
+    encoder_trust_remote_code: bool = False
+    add_full_stop: bool = False
     task_names: list[str] | None = None
     training_summary: dict | None = None
 
@@ -134,6 +149,8 @@ class T2LConfig(PreTrainedConfig):
                 fail(attr, value, "use a probability in [0, 1).")
         if self.head not in HEAD_VARIANTS:
             fail("head", self.head, f"use one of {HEAD_VARIANTS}.")
+        if self.rank_embedding not in RANK_EMBEDDINGS:
+            fail("rank_embedding", self.rank_embedding, f"use one of {RANK_EMBEDDINGS}.")
         if self.encoder_type not in ENCODER_TYPES:
             fail("encoder_type", self.encoder_type, f"use one of {ENCODER_TYPES}.")
         if self.encoder_type == "one_hot":
@@ -141,8 +158,8 @@ class T2LConfig(PreTrainedConfig):
                 fail("task_names", self.task_names, "a one-hot encoder needs the list of task names.")
             if self.task_emb_size != len(self.task_names):
                 fail("task_emb_size", self.task_emb_size, f"set it to len(task_names) = {len(self.task_names)}.")
-        elif self.encoder_type == "sentence_transformers" and not self.encoder_name_or_path:
-            fail("encoder_name_or_path", self.encoder_name_or_path, "name a sentence-transformers model.")
+        elif self.encoder_type in ("sentence_transformers", "cls_token") and not self.encoder_name_or_path:
+            fail("encoder_name_or_path", self.encoder_name_or_path, f"name the {self.encoder_type} encoder model.")
 
     @property
     def scaling(self) -> float:
