@@ -71,22 +71,20 @@ def write_tasks(folder: Path, tasks: list[Task]) -> Path:
     return folder
 
 
-def run_fields(tmp: Path, **overrides) -> dict:
-    """Config values for a tiny, fast run."""
-    return {
+def run_fields(tmp: Path, *, with_data: bool = True, **overrides) -> dict:
+    """Config values for a tiny, fast run (`with_data=False` leaves out the SFT/LoRA data fields, for recon)."""
+    fields = {
         "output_dir": str(tmp / "run"),
         "max_steps": 30,
         "learning_rate": 3e-3,
         "warmup_steps": 2,
         "weight_decay": 0.0,
-        "label_smoothing": 0.0,
-        "tasks_per_batch": 3,
-        "examples_per_task": 2,
-        "max_prompt_length": 32,
-        "max_response_length": 8,
         "save_every": 1000,
         "log_every": 5,
         "progress": False,
         "cpu": True,
-        **overrides,
+        "tasks_per_batch": 3,
     }
+    if with_data:
+        fields.update(label_smoothing=0.0, examples_per_task=2, max_prompt_length=32, max_response_length=8)
+    return {**fields, **overrides}

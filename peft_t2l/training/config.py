@@ -143,7 +143,7 @@ class HypernetFields:
 
 
 @dataclass(kw_only=True)
-class SFTConfig(RunConfig, DataFields, HypernetFields):
+class SFTConfig(HypernetFields, DataFields, RunConfig):
     """Supervised fine-tuning of the hypernetwork through the frozen base LLM (`t2l train sft`)."""
 
     l2_reg_generated_w: float = field(default=1e-3, metadata={"help": "L2 penalty on the generated A and B."})
@@ -157,7 +157,7 @@ class SFTConfig(RunConfig, DataFields, HypernetFields):
 
 
 @dataclass(kw_only=True)
-class ReconConfig(RunConfig, HypernetFields):
+class ReconConfig(HypernetFields, RunConfig):
     """Reconstruction of a library of LoRA folders by the hypernetwork (`t2l train recon`)."""
 
     library: str = field(default="", metadata={"help": "Folder of LoRA folders, one per task (named by the task)."})
@@ -187,7 +187,7 @@ class ReconConfig(RunConfig, HypernetFields):
 
 
 @dataclass(kw_only=True)
-class LoraTrainConfig(RunConfig, DataFields):
+class LoraTrainConfig(DataFields, RunConfig):
     """Plain PEFT LoRA baselines: one per task (oracle) or one on all tasks (multitask) (`t2l train lora`)."""
 
     mode: str = field(default="oracle", metadata={"help": f"One of {LORA_MODES}."})

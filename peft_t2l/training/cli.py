@@ -1,0 +1,107 @@
+"""`t2l train sft|recon|lora --config file.yaml key=value ...`: argument parsing only; the trainers do the work.
+
+Exit codes: 0 on success, 2 on a bad config (the message names the field, the value and the fix).
+Also runnable alone: `python -m peft_t2l.training.cli train sft --config configs/sft_smollm2_sni.yaml`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from .config import LoraTrainConfig, ReconConfig, SFTConfig, config_to_dict, load_config
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+_COMMANDS = {
+    "sft": (SFTConfig, "train a T2L hypernetwork by SFT through the frozen base model"),
+    "recon": (ReconConfig, "train a T2L hypernetwork to reconstruct a library of LoRA folders"),
+    "lora": (LoraTrainConfig, "train plain PEFT LoRAs: one per task (mode=oracle) or one on all tasks (mode=multitask)"),
+}
+
+
+def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add `train sft`, `train recon` and `train lora` to a CLI's sub-commands.
+
+    Args:
+        subparsers: the result of `parser.add_subparsers(...)`; each command sets `func(args) -> exit code`.
+
+    Example:
+        ```python
+        >>> sub = parser.add_subparsers(dest="command")
+        >>> add_train_parser(sub)
+        ```
+    """
+    train = subparsers.add_parser("train", help="train a T2L model (sft, recon) or LoRA baselines (lora)")
+    commands = train.add_subparsers(dest="train_command", required=True)
+    for name, (cls, help_text) in _COMMANDS.items():
+        p = commands.add_parser(name, help=help_text, description=f"{help_text}. Fields: {_field_list(cls)}")
+        p.add_argument("--config", default=None, help="YAML file with the config fields")
+        p.add_argument("overrides", nargs="*", metavar="key=value", help="override config fields (YAML values)")
+        p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+        p.set_defaults(func=run_train, train_config_cls=cls)
+    return train
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Resolve the config of `args`, then run the matching trainer. Returns the exit code."""
+    try:
+        config = _resolve(args.train_config_cls, args.config, args.overrides)
+    except ValueError as err:
+        print(f"t2l train {args.train_command}: bad config: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.print_config:
+        print(yaml.safe_dump(config_to_dict(config), sort_keys=False), end="")
+        return EXIT_OK
+    try:
+        print(_train(config))
+    except ValueError as err:  # data, library or model that do not fit the config: the message says which
+        print(f"t2l train {args.train_command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def _train(config) -> str:
+    if isinstance(config, SFTConfig):
+        from .sft import train_sft
+
+        return f"T2L model saved to {train_sft(config).model_dir}"
+    if isinstance(config, ReconConfig):
+        from .recon import train_recon
+
+        return f"T2L model saved to {train_recon(config).model_dir}"
+    from .lora import train_lora
+
+    dirs = train_lora(config).adapter_dirs
+    return "LoRA adapters saved:\n" + json.dumps({k: str(v) for k, v in dirs.items()}, indent=1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for `python -m peft_t2l.training.cli train ...`."""
+    parser = argparse.ArgumentParser(prog="t2l")
+    add_train_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def _resolve(cls, path: str | None, overrides: list[str]):
+    if path is not None and not Path(path).is_file():
+        raise ValueError(f"--config {path} does not exist; pass a YAML file (see configs/).")
+    try:
+        return load_config(cls, path, overrides)
+    except yaml.YAMLError as err:
+        raise ValueError(f"--config {path} is not valid YAML: {err}") from err
+
+
+def _field_list(cls) -> str:
+    import dataclasses
+
+    return ", ".join(f.name for f in dataclasses.fields(cls))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
