@@ -107,7 +107,7 @@ class DemoHandlers:
         base = [*flatten_history(base_history), {"role": "user", "content": text}]
         yield "", adapted, base
         answers = ("", "")
-        for answers in stream_answers(
+        stream = stream_answers(
             self.models,
             key=entry.key,
             lora=entry.lora,
@@ -115,8 +115,15 @@ class DemoHandlers:
             base=base,
             max_new_tokens=self.config.max_new_tokens,
             max_prompt_tokens=self.config.max_prompt_tokens,
-        ):
-            yield "", [*adapted, _assistant(answers[0])], [*base, _assistant(answers[1])]
+        )
+        try:
+            for answers in stream:
+                yield "", [*adapted, _assistant(answers[0])], [*base, _assistant(answers[1])]
+        except Exception as err:  # e.g. out of memory: say what happened instead of Gradio's bare "Error"
+            raise gr.Error(
+                f"The model failed to answer ({type(err).__name__}: {err}). Press 'Clear chat' and try a shorter "
+                "message."
+            ) from err
         if not all(answers):  # say so, rather than leave an empty bubble
             yield (
                 "",

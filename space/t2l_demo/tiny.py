@@ -72,7 +72,7 @@ def tiny_models(*, seed: int = 0, slots: int = 4) -> LoadedModels:
             num_hidden_layers=2,
             num_attention_heads=4,
             num_key_value_heads=2,
-            vocab_size=128,
+            vocab_size=len(tokenizer),
             max_position_embeddings=4096,
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
@@ -82,7 +82,9 @@ def tiny_models(*, seed: int = 0, slots: int = 4) -> LoadedModels:
     t2l = T2LModel.from_base_model(base, latent_size=32, head_in_size=48, task_emb_size=16)
     with torch.no_grad():
         for head in t2l.heads.values():
-            head.weight.normal_(0, 0.05)  # a fresh T2L ignores the description; these weights make it matter
+            # a fresh T2L's LoRA lives in the head bias, the same for every description: move it into the weights
+            head.weight.normal_(0, 0.3)
+            head.bias.zero_()
     t2l.set_text_encoder(HashEncoder(t2l.config.task_emb_size))
     return LoadedModels.from_models(
         t2l.eval(), base, tokenizer, t2l_name="tiny-random-t2l", untrained=True, slots=slots
