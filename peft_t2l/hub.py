@@ -103,3 +103,49 @@ model = PeftModel.from_pretrained(base, "path/to/this/folder")
 ```
 """
     return ModelCard(content)
+
+
+def push_t2l_to_hub(
+    model: T2LModel,
+    repo_id: str,
+    *,
+    token: str | None = None,
+    private: bool | None = None,
+    commit_message: str | None = None,
+    revision: str | None = None,
+    create_pr: bool = False,
+    **save_kwargs,
+):
+    """Create (or reuse) `repo_id` and upload the model folder: safetensors, config, remote code and model card.
+
+    Args:
+        model: the T2L model.
+        repo_id: `"org/name"` on the Hub.
+        token: a Hub token (default: the logged-in one).
+        private: create the repository as private.
+        commit_message: message of the upload commit.
+        revision: branch to push to.
+        create_pr: open a pull request instead of committing.
+        **save_kwargs: passed to `save_pretrained` (e.g. `max_shard_size`).
+
+    Example:
+        ```python
+        >>> t2l.push_to_hub("my-org/t2l-smollm2")
+        ```
+    """
+    import tempfile
+
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save_pretrained(tmp, **save_kwargs)
+        t2l_model_card(model, repo_id=repo_id).save(f"{tmp}/README.md")
+        return api.upload_folder(
+            repo_id=repo_id,
+            folder_path=tmp,
+            commit_message=commit_message or "Upload Text-to-LoRA hypernetwork",
+            revision=revision,
+            create_pr=create_pr,
+        )

@@ -311,6 +311,15 @@ class T2LModel(T2LPreTrainedModel):
             t2l_model_card(self).save(os.path.join(save_directory, "README.md"))
         return result
 
+    def push_to_hub(self, repo_id: str, **kwargs):
+        """As `PreTrainedModel.push_to_hub`, but the README is this model's own card (transformers would upload a
+        generic one in its place)."""
+        try:
+            from peft_t2l.hub import push_t2l_to_hub
+        except ImportError:
+            return super().push_to_hub(repo_id, **kwargs)
+        return push_t2l_to_hub(self, repo_id, **kwargs)
+
     def set_text_encoder(self, encoder) -> None:
         """Use `encoder` (a `peft_t2l.encoders.TaskEncoder`) instead of loading the one the config names."""
         self._text_encoder = encoder
