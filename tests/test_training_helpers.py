@@ -6,10 +6,15 @@ No tests here; the other test_training_* files import these.
 from __future__ import annotations
 
 import json
+import os
 import string
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
-from conftest import make_tiny_llama
+import yaml
+from conftest import make_tiny_llama, make_tiny_t2l
 from tokenizers import Regex, Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
@@ -88,3 +93,69 @@ def run_fields(tmp: Path, *, with_data: bool = True, **overrides) -> dict:
     if with_data:
         fields.update(label_smoothing=0.0, examples_per_task=2, max_prompt_length=32, max_response_length=8)
     return {**fields, **overrides}
+
+
+RUNNER = textwrap.dedent(
+    """
+    import os, signal, sys
+    import torch
+    from safetensors.torch import save_file
+    from peft_t2l.training.config import SFTConfig, load_config
+    from peft_t2l.training.sft import train_sft
+
+    torch.set_num_threads(1)
+    config = load_config(SFTConfig, sys.argv[1], sys.argv[2:])
+    kill_at = int(os.environ.get("KILL_AT_STEP", "0"))
+
+    def on_step_end(step):
+        if step == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no final save: as if the machine went away
+
+    result = train_sft(config, on_step_end=on_step_end)
+    rank = int(os.environ.get("RANK", "0"))
+    weights = {k: v.contiguous() for k, v in result.model.state_dict().items()}
+    save_file(weights, os.path.join(config.output_dir, f"final-rank{rank}.safetensors"))
+    """
+)
+
+
+def write_run_files(root: Path) -> Path:
+    """A tiny base model, tokenizer, task folder, untrained one-hot T2L, a config file and a runner script in `root`.
+
+    The runner trains by SFT from the config (plus key=value arguments), kills itself with SIGKILL after step
+    `$KILL_AT_STEP`, and saves each rank's final weights as `final-rank<r>.safetensors`.
+    """
+    base, tokenizer = tiny_base()
+    base.save_pretrained(root / "base")
+    tokenizer.save_pretrained(root / "base")
+    tasks = tiny_tasks()
+    write_tasks(root / "tasks", tasks)
+    names = [t.name for t in tasks]
+    t2l = make_tiny_t2l(base, encoder_type="one_hot", task_names=names, task_emb_size=len(names), dropout=0.1)
+    t2l.save_pretrained(root / "t2l_init")
+    config = {
+        "base_model": str(root / "base"),
+        "data": str(root / "tasks"),
+        "init_from": str(root / "t2l_init"),
+        "max_steps": 8,
+        "warmup_steps": 2,
+        "learning_rate": 1e-3,
+        "save_every": 3,
+        "log_every": 1,
+        "tasks_per_batch": 2,
+        "examples_per_task": 2,
+        "max_prompt_length": 32,
+        "max_response_length": 8,
+        "neftune_noise_alpha": 5.0,  # uses the RNG too, so resume must restore it
+        "progress": False,
+        "cpu": True,
+    }
+    (root / "sft.yaml").write_text(yaml.safe_dump(config))
+    (root / "runner.py").write_text(RUNNER)
+    return root
+
+
+def run_runner(root: Path, *overrides: str, kill_at: int = 0, launcher: list[str] | None = None):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "KILL_AT_STEP": str(kill_at), "OMP_NUM_THREADS": "1"}
+    cmd = (launcher or [sys.executable]) + [str(root / "runner.py"), str(root / "sft.yaml"), *overrides]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)

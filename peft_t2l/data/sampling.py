@@ -69,8 +69,10 @@ class TaskMixSampler:
         for t in chosen:
             task = self.tasks[t]
             n = len(task.instances)
-            rows = rng.sample(range(n), self.examples_per_task) if n >= self.examples_per_task else rng.choices(
-                range(n), k=self.examples_per_task
+            rows = (
+                rng.sample(range(n), self.examples_per_task)
+                if n >= self.examples_per_task
+                else rng.choices(range(n), k=self.examples_per_task)
             )
             for i in rows:
                 task_ids.append(t)

@@ -141,7 +141,9 @@ def load_tasks(source: str | Path, *, names: list[str] | None = None, max_instan
         elif path.is_file():
             files = [path]
         else:
-            raise ValueError(f"data={source_str!r} is neither a folder, a file, nor 'hf:<dataset id>'; check the path.")
+            raise ValueError(
+                f"data={source_str!r} is neither a folder, a file, nor 'hf:<dataset id>'; check the path."
+            )
         tasks = [task_from_dict(json.loads(f.read_text()), name=f.stem) for f in files]
     if names:
         by_name = {t.name: t for t in tasks}

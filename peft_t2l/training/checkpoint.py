@@ -144,7 +144,11 @@ def load_checkpoint(
 
 def rng_state() -> dict[str, Any]:
     """This process's torch, Python and NumPy RNG states (gathered from every rank before a save)."""
-    return {"torch": torch.get_rng_state(), "python": _to_json(random.getstate()), "numpy": _to_json(np.random.get_state())}
+    return {
+        "torch": torch.get_rng_state(),
+        "python": _to_json(random.getstate()),
+        "numpy": _to_json(np.random.get_state()),
+    }
 
 
 # ---- tensors and JSON ----------------------------------------------------------------------------------------------

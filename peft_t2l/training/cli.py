@@ -20,7 +20,10 @@ EXIT_OK, EXIT_USAGE = 0, 2
 _COMMANDS = {
     "sft": (SFTConfig, "train a T2L hypernetwork by SFT through the frozen base model"),
     "recon": (ReconConfig, "train a T2L hypernetwork to reconstruct a library of LoRA folders"),
-    "lora": (LoraTrainConfig, "train plain PEFT LoRAs: one per task (mode=oracle) or one on all tasks (mode=multitask)"),
+    "lora": (
+        LoraTrainConfig,
+        "train plain PEFT LoRAs: one per task (mode=oracle) or one on all tasks (mode=multitask)",
+    ),
 }
 
 

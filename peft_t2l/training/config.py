@@ -81,7 +81,9 @@ class DataFields:
     tasks: list[str] | None = field(default=None, metadata={"help": "Train on these tasks only (default: all)."})
     max_instances_per_task: int | None = field(default=None, metadata={"help": "Use the first N instances per task."})
     base_model: str = field(default=DEFAULT_BASE_MODEL, metadata={"help": "Hub id or folder of the frozen base LLM."})
-    max_prompt_length: int = field(default=96, metadata={"help": "Longest prompt in tokens; longer ones keep their end."})
+    max_prompt_length: int = field(
+        default=96, metadata={"help": "Longest prompt in tokens; longer ones keep their end."}
+    )
     max_response_length: int = field(
         default=32, metadata={"help": "Longest response in tokens; longer ones keep their start."}
     )
@@ -108,14 +110,18 @@ class DataFields:
 class HypernetFields:
     """The T2L model to train: loaded from a folder, or built for the base model from these fields."""
 
-    init_from: str | None = field(default=None, metadata={"help": "Start from this T2L folder (ignores the shape fields)."})
+    init_from: str | None = field(
+        default=None, metadata={"help": "Start from this T2L folder (ignores the shape fields)."}
+    )
     head: str = field(default="M", metadata={"help": f"Output head, one of {HEAD_VARIANTS}."})
     latent_size: int = field(default=128, metadata={"help": "Width of the hypernetwork trunk (multiple of 4)."})
     head_in_size: int = field(default=512, metadata={"help": "Width of the last trunk layer."})
     hypernet_dropout: float = field(default=0.05, metadata={"help": "Dropout inside the trunk."})
     lora_rank: int = field(default=8, metadata={"help": "Rank of the generated LoRA."})
     lora_alpha: float = field(default=16.0, metadata={"help": "Alpha of the generated LoRA (scaling alpha / rank)."})
-    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"], metadata={"help": "Modules to adapt."})
+    target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "v_proj"], metadata={"help": "Modules to adapt."}
+    )
     encoder_type: str = field(default="sentence_transformers", metadata={"help": f"One of {ENCODER_TYPES}."})
     encoder_name_or_path: str | None = field(default=DEFAULT_ENCODER, metadata={"help": "Description encoder."})
     num_holdout_descriptions: int = field(
@@ -194,7 +200,9 @@ class LoraTrainConfig(DataFields, RunConfig):
     lora_rank: int = field(default=8, metadata={"help": "LoRA rank."})
     lora_alpha: float = field(default=16.0, metadata={"help": "LoRA alpha."})
     lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})
-    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"], metadata={"help": "Modules to adapt."})
+    target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "v_proj"], metadata={"help": "Modules to adapt."}
+    )
 
     def __post_init__(self):
         self.check_run()

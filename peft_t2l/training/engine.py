@@ -105,7 +105,9 @@ def train_loop(
     if not params:
         raise ValueError("the model has no trainable parameters; nothing to train.")
     optimizer = _adamw(model, config)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_linear_decay(config.warmup_steps, config.max_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, _warmup_linear_decay(config.warmup_steps, config.max_steps)
+    )
     model, optimizer = accelerator.prepare(model, optimizer)
     unwrapped = accelerator.unwrap_model(model)
 
@@ -255,7 +257,7 @@ class _MetricsLogger:
     def flush(self, step: int, **extra: float | None) -> None:
         if not self.window:
             return
-        row: dict[str, Any] = {"step": step, "loss": sum(l for l, _ in self.window) / len(self.window)}
+        row: dict[str, Any] = {"step": step, "loss": sum(loss for loss, _ in self.window) / len(self.window)}
         for key in self.window[0][1]:
             row[key] = sum(m.get(key, 0.0) for _, m in self.window) / len(self.window)
         row.update({k: v for k, v in extra.items() if v is not None})

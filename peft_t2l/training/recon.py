@@ -61,7 +61,9 @@ class LoraLibrary:
         if names is None:
             names = sorted(p.name for p in root.iterdir() if (p / ADAPTER_WEIGHTS).exists()) if root.is_dir() else []
         if not names:
-            raise ValueError(f"library={str(root)!r} holds no LoRA folders (<task>/{ADAPTER_WEIGHTS}); train them first.")
+            raise ValueError(
+                f"library={str(root)!r} holds no LoRA folders (<task>/{ADAPTER_WEIGHTS}); train them first."
+            )
         per_task = [_read_lora(root / name, config) for name in names]
         lora_A = {m: torch.stack([a for a, _ in (t[m] for t in per_task)]) for m in config.target_modules}
         lora_B = {m: torch.stack([b for _, b in (t[m] for t in per_task)]) for m in config.target_modules}
@@ -73,7 +75,11 @@ class LoraLibrary:
             for part, stack in (("A", self.lora_A[m]), ("B", self.lora_B[m])):
                 mean = stack.mean(dim=0)  # [L, r, in] or [L, out, r]
                 # one task has no spread; a unit scale then leaves the raw values as the target
-                std = stack.std(dim=0, unbiased=False).clamp_min(1e-6) if len(self.task_names) > 1 else torch.ones_like(mean)
+                std = (
+                    stack.std(dim=0, unbiased=False).clamp_min(1e-6)
+                    if len(self.task_names) > 1
+                    else torch.ones_like(mean)
+                )
                 getattr(model, f"output_scale_{part}_{m}").copy_(std)
                 getattr(model, f"output_shift_{part}_{m}").copy_(mean)
 
@@ -237,7 +243,9 @@ def _read_lora(folder: Path, config: T2LConfig) -> dict[str, tuple[torch.Tensor,
         for layer in range(config.num_layers):
             key = PEFT_PREFIX + config.module_paths[m].format(layer=layer)
             if f"{key}.lora_A.weight" not in weights:
-                raise ValueError(f"LoRA {folder} has no weights for {key}; train the library on {config.target_modules}.")
+                raise ValueError(
+                    f"LoRA {folder} has no weights for {key}; train the library on {config.target_modules}."
+                )
             a_list.append(weights[f"{key}.lora_A.weight"].float())
             b_list.append(weights[f"{key}.lora_B.weight"].float())
         # same deltaW under the T2L model's scaling: scaling_t2l * B' @ A = scaling_lib * B @ A

@@ -1,0 +1,124 @@
+"""SFT of the hypernetwork: per-row LoRA hooks equal PEFT, the loss falls, the adapter carries the task, only the
+hypernetwork changes, and the result is a T2L folder that records how it was trained."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import make_tiny_t2l
+from peft import get_peft_model, set_peft_model_state_dict
+from test_training_helpers import run_fields, tiny_base, tiny_tasks
+
+from peft_t2l import T2LModel
+from peft_t2l.adapters import lora_config, lora_state_dict
+from peft_t2l.data import collate, encode_example
+from peft_t2l.training.config import SFTConfig, config_from_dict
+from peft_t2l.training.losses import response_loss
+from peft_t2l.training.row_lora import RowLoRA
+from peft_t2l.training.sft import train_sft
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # tiny tensors: thread hand-offs cost more than they save on a shared 2-core machine
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_row_lora_matches_peft_row_by_row(head):
+    base, _ = tiny_base()
+    t2l = make_tiny_t2l(base, head=head)
+    with torch.no_grad():  # non-zero B, so the LoRA term is really compared
+        for h in t2l.heads.values():
+            h.bias.normal_(0, 0.1)
+    descriptions = ["answer yes", "translate to french", "count the words"]
+    ids = torch.randint(4, 100, (3, 10))
+    with torch.no_grad():
+        out = t2l(t2l.embed_descriptions(descriptions))
+        row_lora = RowLoRA(base, t2l.config)
+        with row_lora.apply(out.lora_A, out.lora_B):
+            hooked = base(input_ids=ids).logits  # [3, 10, V]
+        row_lora.remove()
+        plain = base(input_ids=ids).logits
+        assert not torch.allclose(hooked, plain)  # the hooks did change the output
+        peft_model = get_peft_model(base, lora_config(t2l.config))
+        for row in range(3):
+            set_peft_model_state_dict(peft_model, lora_state_dict(t2l.config, out.lora_A, out.lora_B, row))
+            expected = peft_model.eval()(input_ids=ids[row : row + 1]).logits[0]
+            torch.testing.assert_close(hooked[row], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_gradients_reach_only_the_hypernetwork():
+    base, tokenizer = tiny_base()
+    base.requires_grad_(False)
+    t2l = make_tiny_t2l(base).train()
+    batch = collate(
+        [encode_example(tokenizer, "item 1", "yes", max_prompt_length=32, max_response_length=8)] * 2, pad_token_id=0
+    )
+    out = t2l(t2l.embed_descriptions(["answer yes", "answer no"]))
+    with RowLoRA(base, t2l.config).apply(out.lora_A, out.lora_B):
+        response_loss(base(input_ids=batch["input_ids"]).logits, batch["labels"]).backward()
+    assert all(p.grad is None for p in base.parameters())
+    assert all(p.grad is not None for p in t2l.heads.parameters())
+
+
+def test_sft_loss_falls_and_the_adapter_carries_the_task(tmp_path):
+    base, tokenizer = tiny_base()
+    t2l = make_tiny_t2l(base, dropout=0.0)
+    base_before = {k: v.clone() for k, v in base.state_dict().items()}
+    t2l_before = {k: v.clone() for k, v in t2l.state_dict().items()}
+    config = config_from_dict(SFTConfig, run_fields(tmp_path, max_steps=60, learning_rate=1e-2, warmup_steps=5))
+    result = train_sft(config, base_model=base, tokenizer=tokenizer, t2l_model=t2l, tasks=tiny_tasks())
+
+    losses = result.train.losses
+    assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.2
+    for key, value in base.state_dict().items():  # the base model is frozen
+        assert torch.equal(value, base_before[key]), key
+    changed = [k for k, v in t2l.state_dict().items() if not torch.equal(v, t2l_before[k])]
+    assert any(k.startswith("heads.") for k in changed) and any(k.startswith("mlp") for k in changed)
+
+    # each description's adapter makes its own task's answer the most likely one
+    answers, descriptions = ["yes", "no", "maybe"], ["answer yes", "answer no", "answer maybe"]
+    model, row_lora = result.model.eval(), RowLoRA(base, result.model.config)
+    with torch.no_grad():
+        out = model(model.embed_descriptions(descriptions))
+        for answer in answers:
+            batch = collate(
+                [encode_example(tokenizer, "item 3", answer, max_prompt_length=32, max_response_length=8)] * 3,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+            with row_lora.apply(out.lora_A, out.lora_B):
+                logits = base(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            per_row = [response_loss(logits[i : i + 1], batch["labels"][i : i + 1]).item() for i in range(3)]
+            assert min(range(3), key=per_row.__getitem__) == answers.index(answer), (answer, per_row)
+
+
+def test_sft_output_is_a_t2l_folder_with_its_training_summary(tmp_path):
+    base, tokenizer = tiny_base()
+    config = config_from_dict(
+        SFTConfig,
+        run_fields(tmp_path, max_steps=3, label_smoothing=0.1, neftune_noise_alpha=5.0, l2_reg_generated_w=1e-2),
+    )
+    result = train_sft(config, base_model=base, tokenizer=tokenizer, t2l_model=make_tiny_t2l(base), tasks=tiny_tasks())
+    loaded = T2LModel.from_pretrained(result.model_dir)
+    summary = loaded.config.training_summary
+    assert summary["regime"] == "sft" and summary["steps"] == 3
+    assert summary["tasks"] == ["say_yes", "say_no", "say_maybe"]
+    assert summary["training_config"]["neftune_noise_alpha"] == 5.0
+    assert summary["encoder"]["type"] == "sentence_transformers"
+    for key, value in result.model.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[key]), key
+
+
+def test_sft_builds_a_hypernetwork_from_the_config(tmp_path):
+    base, tokenizer = tiny_base()
+    config = config_from_dict(
+        SFTConfig,
+        run_fields(tmp_path, max_steps=2, encoder_type="one_hot", head="S", latent_size=16, head_in_size=16, lora_rank=2),
+    )
+    result = train_sft(config, base_model=base, tokenizer=tokenizer, tasks=tiny_tasks())
+    c = result.model.config
+    assert (c.head, c.lora_rank, c.encoder_type) == ("S", 2, "one_hot")
+    assert c.task_names == ["say_yes", "say_no", "say_maybe"]
