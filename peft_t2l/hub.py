@@ -28,9 +28,7 @@ def t2l_model_card(model: T2LModel, *, repo_id: str | None = None) -> ModelCard:
         datasets=datasets,
     )
     name = repo_id or model.name_or_path or "path/to/this/folder"
-    training = (
-        "\n".join(f"- **{k}**: {v}" for k, v in summary.items() if k != "eval_table") or "- untrained (random init)"
-    )
+    training = _training_section(summary)
     evaluation = summary.get("eval_table", "Not evaluated yet.")
     content = f"""---
 {data.to_yaml()}
@@ -73,6 +71,25 @@ factors (`model(task_embeddings)`); turning text into an adapter needs `pip inst
 {evaluation}
 """
     return ModelCard(content)
+
+
+def _training_section(summary: dict) -> str:
+    """Short bullets for scalars and lists, the full training config folded away as YAML."""
+    import yaml
+
+    if not summary:
+        return "- untrained (random initialisation)"
+    lines = []
+    for key, value in summary.items():
+        if key in ("eval_table", "training_config"):
+            continue
+        if isinstance(value, (list, tuple)) and len(value) > 6:
+            value = f"{len(value)}: {', '.join(map(str, value[:6]))}, ..."
+        lines.append(f"- **{key}**: {value}")
+    if "training_config" in summary:
+        config = yaml.safe_dump(summary["training_config"], sort_keys=False)
+        lines.append(f"\n<details><summary>training config</summary>\n\n```yaml\n{config}```\n</details>")
+    return "\n".join(lines)
 
 
 def adapter_model_card(lora: GeneratedLoRA) -> ModelCard:
