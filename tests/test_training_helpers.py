@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 from conftest import make_tiny_llama, make_tiny_t2l
-from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 from peft_t2l.data import Instance, Task
@@ -34,6 +34,7 @@ def char_tokenizer() -> PreTrainedTokenizerFast:
     vocab = {tok: i for i, tok in enumerate(SPECIALS + chars)}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Split(Regex("[\\s\\S]"), behavior="isolated")
+    tok.decoder = decoders.Fuse()  # characters join back without spaces
     tok.add_special_tokens(SPECIALS)
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,

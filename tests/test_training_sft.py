@@ -116,7 +116,9 @@ def test_sft_builds_a_hypernetwork_from_the_config(tmp_path):
     base, tokenizer = tiny_base()
     config = config_from_dict(
         SFTConfig,
-        run_fields(tmp_path, max_steps=2, encoder_type="one_hot", head="S", latent_size=16, head_in_size=16, lora_rank=2),
+        run_fields(
+            tmp_path, max_steps=2, encoder_type="one_hot", head="S", latent_size=16, head_in_size=16, lora_rank=2
+        ),
     )
     result = train_sft(config, base_model=base, tokenizer=tokenizer, tasks=tiny_tasks())
     c = result.model.config

@@ -64,8 +64,8 @@ class RunConfig:
         for attr in ("adam_beta1", "adam_beta2"):
             if not 0.0 <= getattr(self, attr) < 1.0:
                 _fail(self, attr, getattr(self, attr), "use a value in [0, 1).")
-        if not 0 <= self.warmup_steps <= self.max_steps:
-            _fail(self, "warmup_steps", self.warmup_steps, f"use a value in [0, max_steps={self.max_steps}].")
+        if self.warmup_steps < 0:
+            _fail(self, "warmup_steps", self.warmup_steps, "use 0 (no warmup) or a positive number of steps.")
         if self.mixed_precision not in MIXED_PRECISION:
             _fail(self, "mixed_precision", self.mixed_precision, f"use one of {MIXED_PRECISION}.")
 
