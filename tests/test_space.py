@@ -1,20 +1,24 @@
 """Unit tests of the Space: handlers called directly, on tiny random models built in code."""
 
+import ast
 import sys
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import fields
 from pathlib import Path
 
 import gradio as gr
 import pytest
 import torch
+import yaml
 from peft import PeftModel
 from transformers import LlamaForCausalLM
 
 import peft_t2l
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "space"))
+SPACE = Path(__file__).resolve().parents[1] / "space"
+sys.path.insert(0, str(SPACE))
 
 from t2l_demo import runtime  # noqa: E402
 from t2l_demo.chat import build_prompt, flatten_history  # noqa: E402
@@ -331,3 +335,32 @@ def test_page_has_banner_and_named_endpoints(models):
     finally:
         models.untrained = True
     assert "untrained-banner" not in ids
+
+
+# ---- the Space's own files -----------------------------------------------------------------------------------------
+
+
+def test_readme_has_the_spaces_header_and_documents_every_setting():
+    readme = (SPACE / "README.md").read_text()
+    _, header, body = readme.split("---", 2)
+    meta = yaml.safe_load(header)
+    assert meta["sdk"] == "gradio" and (SPACE / meta["app_file"]).is_file()
+    assert meta["sdk_version"].split(".")[0] == gr.__version__.split(".")[0]  # the Space runs what CI tested
+    assert len(meta["short_description"]) <= 60  # the Hub's limit
+    for f in fields(AppConfig):
+        assert f"`{f.metadata['env']}`" in body, f"README.md does not document {f.metadata['env']}"
+
+
+def test_requirements_cover_every_third_party_import():
+    required = {line.split(">")[0].split("=")[0].strip().replace("-", "_") for line in
+                (SPACE / "requirements.txt").read_text().splitlines() if line.strip() and not line.startswith("#")}  # fmt: skip
+    provided = {"gradio", "peft_t2l", "t2l_demo", "tokenizers"}  # the SDK, the copied package, ours, transformers'
+    imported = set()
+    for path in SPACE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                imported.add(node.module.split(".")[0])
+    missing = imported - set(sys.stdlib_module_names) - provided - required
+    assert not missing, f"space/requirements.txt lacks {sorted(missing)}"

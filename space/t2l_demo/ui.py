@@ -70,13 +70,13 @@ def build_demo(models: LoadedModels, config: AppConfig | None = None) -> gr.Bloc
                     elem_id="norm-plot",
                 )
                 adapters = gr.Dropdown(label="Your adapters (newest first)", choices=[], interactive=True)
-                with gr.Row():
-                    download = gr.Button("Download as PEFT folder (.zip)", size="sm")
-                    archive = gr.File(label="Adapter", height=60)
-                with gr.Row(visible=config.hub_token is not None):
-                    repo_id = gr.Textbox(label="Hub repository", placeholder="your-name/my-t2l-adapter", scale=3)
-                    private = gr.Checkbox(label="private", value=True, scale=1)
-                    push = gr.Button("Push to Hub", size="sm", scale=1)
+                download = gr.Button("Download as PEFT folder (.zip)", size="sm")
+                archive = gr.File(label="Adapter (PEFT folder, zipped)")
+                with gr.Group(visible=config.hub_token is not None):
+                    repo_id = gr.Textbox(label="Hub repository", placeholder="your-name/my-t2l-adapter")
+                    with gr.Row():
+                        private = gr.Checkbox(label="private", value=True)
+                        push = gr.Button("Push to Hub", size="sm")
                 push_status = gr.Markdown(
                     "" if config.hub_token else "_Push to Hub is off: set the `HF_TOKEN` secret to enable it._"
                 )
