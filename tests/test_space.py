@@ -1,6 +1,7 @@
 """Unit tests of the Space: handlers called directly, on tiny random models built in code."""
 
 import ast
+import importlib.util
 import sys
 import time
 import zipfile
@@ -335,6 +336,23 @@ def test_page_has_banner_and_named_endpoints(models):
     finally:
         models.untrained = True
     assert "untrained-banner" not in ids
+
+
+def test_app_main_serves_the_tiny_models_with_flags(monkeypatch):
+    spec = importlib.util.spec_from_file_location("t2l_space_app", SPACE / "app.py")
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    launched = {}
+
+    def fake_launch(demo, **kwargs):
+        launched.update(kwargs, demo=demo)
+
+    monkeypatch.setattr(gr.Blocks, "launch", fake_launch)
+    monkeypatch.setenv("T2L_MAX_NEW_TOKENS", "99")
+    app.main(["--tiny", "--port", "7999", "--host", "127.0.0.1", "--loaded-adapters", "3"])
+    assert launched["server_port"] == 7999 and launched["server_name"] == "127.0.0.1"
+    page = str(launched["demo"].config)
+    assert "tiny-random-llama" in page and "answers up to 99 tokens" in page
 
 
 # ---- the Space's own files -----------------------------------------------------------------------------------------

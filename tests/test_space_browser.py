@@ -29,7 +29,7 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
-    "--window-size=1400,1100",
+    "--window-size=1400,1500",
 ]
 TIMEOUT_S = 60
 
@@ -98,6 +98,10 @@ def test_describe_generate_and_chat_in_chromium(page, tmp_path):
     adapted, base = bot_messages(page, "adapted-chat"), bot_messages(page, "base-chat")
     assert len(adapted) == len(base) == 1 and adapted != base
     assert page.find_element(By.CSS_SELECTOR, "#message textarea").get_attribute("value") == ""
+
+    page.find_element(By.ID, "download").click()
+    link = wait_for(page, lambda d: d.find_elements(By.CSS_SELECTOR, "#archive a[download]"), "the zip link")
+    assert link[0].get_attribute("download").endswith(".zip")
 
     shots = Path(os.environ.get("T2L_SCREENSHOT_DIR", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)

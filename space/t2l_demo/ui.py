@@ -70,8 +70,10 @@ def build_demo(models: LoadedModels, config: AppConfig | None = None) -> gr.Bloc
                     elem_id="norm-plot",
                 )
                 adapters = gr.Dropdown(label="Your adapters (newest first)", choices=[], interactive=True)
-                download = gr.Button("Download as PEFT folder (.zip)", size="sm")
-                archive = gr.File(label="Adapter (PEFT folder, zipped)")
+                download = gr.Button("Download as PEFT folder (.zip)", size="sm", elem_id="download")
+                archive = gr.File(
+                    label="Adapter (PEFT folder, zipped)", interactive=False, visible=False, elem_id="archive"
+                )
                 with gr.Group(visible=config.hub_token is not None):
                     repo_id = gr.Textbox(label="Hub repository", placeholder="your-name/my-t2l-adapter")
                     with gr.Row():
@@ -109,7 +111,9 @@ def build_demo(models: LoadedModels, config: AppConfig | None = None) -> gr.Bloc
         send.click(**chat_io, api_name="chat")
         message.submit(**chat_io, api_name=False)
         clear.click(h.clear, None, [adapted_chat, base_chat], api_name=False)
-        download.click(h.download, [session], [archive], api_name="download")
+        download.click(h.download, [session], [archive], api_name="download").success(
+            lambda: gr.File(visible=True), None, archive, api_name=False
+        )
         push.click(h.push, [repo_id, private, session], [push_status], api_name="push")
     demo.queue(max_size=config.max_queue, default_concurrency_limit=config.concurrency_limit)
     return demo
