@@ -15,10 +15,9 @@ from transformers import PreTrainedTokenizerBase, StoppingCriteria, StoppingCrit
 from transformers.generation.streamers import BaseStreamer
 
 from peft_t2l import GeneratedLoRA
+from peft_t2l.serving import BASE_ADAPTER
 
 from .runtime import LoadedModels
-
-BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in adapter_names
 
 
 def flatten_history(history: list[dict] | None) -> list[dict[str, str]]:

@@ -2,7 +2,7 @@
 
 One `PeftModel` serves all users. Each generated adapter is loaded into one of a fixed number of named slots
 (`slot0`, `slot1`, ...): the first uses add a PEFT adapter, later ones hot-swap new weights into the least recently
-used free slot (`GeneratedLoRA.load_into`), so memory stays bounded however many adapters users make. The adapters
+used slot (`GeneratedLoRA.load_into`), so memory stays bounded however many adapters users make. The adapters
 themselves live in each user's session; a slot is only a cache, reloaded in ~ms when it was reused by someone else.
 """
 
@@ -57,6 +57,7 @@ class AdapterPool:
         slot = next((s for s, owner in self._owner.items() if owner == key), None)
         if slot is None:
             slot = next(iter(self._owner))
+            self._owner[slot] = None  # until the load succeeds: a failed swap may leave the slot half-written
             lora.load_into(self.peft_model, adapter_name=slot)
             self._owner[slot] = key
         self._owner.move_to_end(slot)
