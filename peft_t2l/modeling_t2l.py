@@ -64,6 +64,8 @@ class ResidualMLP(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if _can_overwrite(self):
+            return _run(self.mlp, x).add_(x)
         return x + self.mlp(x)
 
 
@@ -207,13 +209,13 @@ class T2LModel(T2LPreTrainedModel):
         x = self.mlp1(self._mix(task_embeddings.to(self.dtype)))  # [B, M, L, D]
 
         if c.head == "L":
-            h = self.mlp3(self.mlp2(x))  # [B, M, L, H]
+            h = _run(self.mlp3, self.mlp2(x))  # [B, M, L, H]
         else:
             out_emb = torch.stack([torch.stack([self.out_emb[m].A, self.out_emb[m].B]) for m in c.target_modules])
             x = self.mlp2(x[:, :, :, None, :] + self.out_emb_norm(out_emb)[None, :, None, :, :])  # [B, M, L, 2, D]
             if c.head == "S":
                 x = self._add_rank_embedding(x)  # [B, M, L, 2, r, D]
-            h = self.mlp3(x)  # [B, M, L, 2, H] or [B, M, L, 2, r, H]
+            h = _run(self.mlp3, x)  # [B, M, L, 2, H] or [B, M, L, 2, r, H]
 
         lora_A, lora_B = {}, {}
         for i, m in enumerate(c.target_modules):
@@ -262,7 +264,7 @@ class T2LModel(T2LPreTrainedModel):
             + F.linear(mtype, w_type)[None, :, None, :]  # [1, M, 1, 4D]
             + F.linear(depth, w_depth)[None, None, :, :]  # [1, 1, L, 4D]
         )  # [B, M, L, 4D]
-        return rest(x)
+        return _run(rest, x)
 
     def _add_rank_embedding(self, x: torch.Tensor) -> torch.Tensor:
         """S head: one trunk row per rank, told apart by a learned or a rotary rank embedding. `[..., D]` -> `[..., r, D]`."""
@@ -329,6 +331,26 @@ class T2LModel(T2LPreTrainedModel):
         """Build an untrained T2L for a causal LM (a model, its config, or a Hub id / folder); see
         `peft_t2l.adapters.config_from_base_model` for the arguments."""
         return cls(_package("config_from_base_model")(base_model, **kwargs))
+
+
+def _can_overwrite(module: nn.Module) -> bool:
+    """Activations may be computed in place: nothing records them for a backward pass and no dropout is drawn."""
+    return not (torch.is_grad_enabled() or module.training)
+
+
+def _run(block: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """`block(x)`, with SiLU in place when `_can_overwrite` (fewer, smaller allocations for the large grid tensors).
+
+    Every SiLU here follows a Linear, so it only ever overwrites a tensor the block itself just made.
+    """
+    if not _can_overwrite(block):
+        return block(x)
+    for layer in block:
+        if isinstance(layer, nn.SiLU):
+            x = F.silu(x, inplace=True)
+        elif not isinstance(layer, nn.Dropout):
+            x = layer(x)
+    return x
 
 
 def _rotate_ranks(x: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
