@@ -138,6 +138,7 @@ def train_loop(
             for k, v in out.metrics.items():
                 step_metrics[k] = step_metrics.get(k, 0.0) + v / config.gradient_accumulation_steps
         grad_norm = accelerator.clip_grad_norm_(params, config.max_grad_norm) if config.max_grad_norm > 0 else None
+        lr = scheduler.get_last_lr()[0]  # the rate this step used
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
@@ -153,7 +154,7 @@ def train_loop(
         if state.step % config.log_every == 0 or state.step == config.max_steps:
             logger.flush(
                 state.step,
-                lr=scheduler.get_last_lr()[0],
+                lr=lr,
                 grad_norm=None if grad_norm is None else float(grad_norm),
                 tokens_per_s=tokens_per_s,
                 elapsed_s=elapsed,
