@@ -1,0 +1,35 @@
+"""Evaluation: does a generated adapter help? Base, base + description, multi-task, oracle and T2L, side by side.
+
+Modules: `metrics` (SNI exact match and ROUGE-L, multiple-choice detection), `systems` (what is compared, which
+descriptions, the shared base model), `harness` (prompting, batched generation, log-likelihood choices),
+`reports` (JSON, markdown, plot), `cli` (`t2l eval`).
+"""
+
+from .harness import EvalConfig, EvalReport, TaskResult, evaluate, generate_answers, option_log_likelihoods, user_turn
+from .metrics import LabelSet, detect_label_set, exact_match, normalize_answer, rouge_l
+from .reports import ReportFiles, markdown_tables, plot_scores, write_report
+from .systems import DESCRIPTION_MODES, SYSTEM_KINDS, AdapterHost, SystemSpec, select_descriptions
+
+__all__ = [
+    "DESCRIPTION_MODES",
+    "SYSTEM_KINDS",
+    "AdapterHost",
+    "EvalConfig",
+    "EvalReport",
+    "LabelSet",
+    "ReportFiles",
+    "SystemSpec",
+    "TaskResult",
+    "detect_label_set",
+    "evaluate",
+    "exact_match",
+    "generate_answers",
+    "markdown_tables",
+    "normalize_answer",
+    "option_log_likelihoods",
+    "plot_scores",
+    "rouge_l",
+    "select_descriptions",
+    "user_turn",
+    "write_report",
+]

@@ -1,0 +1,162 @@
+"""The systems an evaluation compares, which description each task gets, and the one base model they share.
+
+Every system runs on the same base model object: adapters are added to one `PeftModel` under their own names
+(PEFT folders are loaded once, generated adapters are hot-swapped per task), and the base systems run with the
+adapters disabled. Nothing is rebuilt per task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from peft import PeftModel
+
+from ..adapters import GeneratedLoRA
+from ..data import Task
+from ..modeling_t2l import T2LModel
+
+SYSTEM_KINDS = ("base", "base+description", "multitask", "oracle", "t2l")
+DESCRIPTION_MODES = ("train", "heldout", "random", "definition")
+_READS_DESCRIPTIONS = ("base+description", "t2l")
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    """One column of the comparison.
+
+    Args:
+        kind: one of `SYSTEM_KINDS`.
+        name: column name in the reports (default: derived from the kind, the T2L name and the description mode).
+        source: the multi-task PEFT folder, the folder of per-task oracle folders, or the T2L model (folder or object).
+        descriptions: for `base+description` and `t2l`, which descriptions the tasks get (`DESCRIPTION_MODES`).
+
+    Example:
+        ```python
+        >>> SystemSpec(kind="t2l", source="runs/sft", descriptions="heldout", name="t2l:sft@heldout")
+        ```
+    """
+
+    kind: str = field(metadata={"help": f"One of {SYSTEM_KINDS}."})
+    name: str = field(default="", metadata={"help": "Column name in the reports."})
+    source: str | Path | T2LModel | None = field(
+        default=None, metadata={"help": "PEFT folder (multitask), folder of task folders (oracle), or T2L model."}
+    )
+    descriptions: str | None = field(default=None, metadata={"help": f"One of {DESCRIPTION_MODES}."})
+
+    def __post_init__(self):
+        if self.kind not in SYSTEM_KINDS:
+            raise ValueError(f"SystemSpec.kind={self.kind!r} is unknown; use one of {SYSTEM_KINDS}.")
+        if self.kind in _READS_DESCRIPTIONS and self.descriptions not in DESCRIPTION_MODES:
+            raise ValueError(
+                f"SystemSpec.descriptions={self.descriptions!r} for a {self.kind!r} system; use one of "
+                f"{DESCRIPTION_MODES}."
+            )
+        if self.kind not in _READS_DESCRIPTIONS and self.descriptions is not None:
+            raise ValueError(f"SystemSpec.descriptions is set for a {self.kind!r} system, which reads none; drop it.")
+        if self.kind in ("multitask", "oracle") and not (self.source and Path(self.source).is_dir()):
+            raise ValueError(f"SystemSpec.source={self.source!r} for a {self.kind!r} system is not a folder.")
+        if self.kind == "t2l" and self.source is None:
+            raise ValueError("SystemSpec.source is empty for a 't2l' system; pass a T2L model folder or object.")
+        if not self.name:
+            object.__setattr__(
+                self, "name", self.kind if self.descriptions is None else f"{self.kind}@{self.descriptions}"
+            )
+
+    @property
+    def reads_descriptions(self) -> bool:
+        return self.kind in _READS_DESCRIPTIONS
+
+
+def select_descriptions(tasks: list[Task], mode: str, *, count: int = 1) -> dict[str, list[str]]:
+    """The descriptions each task is evaluated with: the first `count` of the chosen kind.
+
+    Modes: `train` (the task's training descriptions), `heldout` (its `eval_descriptions`, kept out of training),
+    `definition` (the SNI definition), `random` (a control: the training descriptions of the next task in name order,
+    so each task gets a real but unrelated description).
+
+    Args:
+        tasks: the evaluated tasks.
+        mode: one of `DESCRIPTION_MODES`.
+        count: descriptions per task; each is evaluated and the task's score is their mean.
+
+    Example:
+        ```python
+        >>> select_descriptions(tasks, "heldout", count=3)["task202_mnli_contradiction_classification"]
+        ```
+    """
+    if mode not in DESCRIPTION_MODES:
+        raise ValueError(f"descriptions={mode!r} is unknown; use one of {DESCRIPTION_MODES}.")
+    if count < 1:
+        raise ValueError(f"count={count} must be at least 1 description per task.")
+    if mode == "random":
+        if len(tasks) < 2:
+            raise ValueError("descriptions='random' takes another task's description; evaluate at least two tasks.")
+        ordered = sorted(tasks, key=lambda t: t.name)
+        donors = {t.name: ordered[(i + 1) % len(ordered)] for i, t in enumerate(ordered)}
+        return {t.name: list(donors[t.name].descriptions[:count]) for t in tasks}
+    chosen = {}
+    for task in tasks:
+        pool = {"train": task.descriptions, "heldout": task.eval_descriptions, "definition": (task.definition,)}[mode]
+        pool = tuple(d for d in pool if d)
+        if not pool:
+            fix = (
+                "pass --holdout N to hold out the last N training descriptions"
+                if mode == "heldout"
+                else "choose another mode"
+            )
+            raise ValueError(f"task {task.name!r} has no {mode!r} descriptions; {fix}.")
+        chosen[task.name] = list(pool[:count])
+    return chosen
+
+
+class AdapterHost:
+    """The shared base model: wrapped in a `PeftModel` when the first adapter arrives, never rebuilt.
+
+    Args:
+        model: the base causal LM (eval mode).
+
+    Example:
+        ```python
+        >>> host = AdapterHost(base_model)
+        >>> host.add_folder("multitask", "runs/multitask-lora")
+        >>> with host.active("multitask") as model:
+        ...     model.generate(**inputs)
+        ```
+    """
+
+    def __init__(self, model: torch.nn.Module):
+        self.model = model.eval()
+
+    def add_folder(self, adapter_name: str, path: str | Path) -> None:
+        """Load a PEFT adapter folder under `adapter_name`."""
+        if not (Path(path) / "adapter_config.json").exists():
+            raise ValueError(f"{path} has no adapter_config.json; pass a PEFT LoRA folder.")
+        if isinstance(self.model, PeftModel):
+            self.model.load_adapter(str(path), adapter_name=adapter_name)
+        else:
+            self.model = PeftModel.from_pretrained(self.model, str(path), adapter_name=adapter_name)
+        self.model.eval()
+
+    def put_generated(self, adapter_name: str, lora: GeneratedLoRA) -> None:
+        """Add a generated adapter under `adapter_name`, or hot-swap its tensors in if the name exists."""
+        if isinstance(self.model, PeftModel):
+            lora.load_into(self.model, adapter_name=adapter_name)
+        else:
+            self.model = lora.to_peft_model(self.model, adapter_name=adapter_name)
+
+    @contextmanager
+    def active(self, adapter_name: str | None) -> Iterator[torch.nn.Module]:
+        """The model with only `adapter_name` on, or with every adapter off when it is `None`."""
+        if adapter_name is None:
+            if isinstance(self.model, PeftModel):
+                with self.model.disable_adapter():
+                    yield self.model
+            else:
+                yield self.model
+            return
+        self.model.set_adapter(adapter_name)
+        yield self.model

