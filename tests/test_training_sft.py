@@ -3,6 +3,8 @@ hypernetwork changes, and the result is a T2L folder that records how it was tra
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from conftest import make_tiny_t2l
@@ -99,7 +101,14 @@ def test_sft_output_is_a_t2l_folder_with_its_training_summary(tmp_path):
     base, tokenizer = tiny_base()
     config = config_from_dict(
         SFTConfig,
-        run_fields(tmp_path, max_steps=3, label_smoothing=0.1, neftune_noise_alpha=5.0, l2_reg_generated_w=1e-2),
+        run_fields(
+            tmp_path,
+            max_steps=3,
+            label_smoothing=0.1,
+            neftune_noise_alpha=5.0,
+            l2_reg_generated_w=1e-2,
+            num_holdout_descriptions=1,
+        ),
     )
     result = train_sft(config, base_model=base, tokenizer=tokenizer, t2l_model=make_tiny_t2l(base), tasks=tiny_tasks())
     loaded = T2LModel.from_pretrained(result.model_dir)
@@ -110,6 +119,8 @@ def test_sft_output_is_a_t2l_folder_with_its_training_summary(tmp_path):
     assert summary["encoder"]["type"] == "sentence_transformers"
     for key, value in result.model.state_dict().items():
         assert torch.equal(value, loaded.state_dict()[key]), key
+    held_out = json.loads((tmp_path / "run" / "eval_descriptions.json").read_text())
+    assert held_out["say_no"] == ["respond with no"]  # the last description never reached training
 
 
 def test_sft_builds_a_hypernetwork_from_the_config(tmp_path):

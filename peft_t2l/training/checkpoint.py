@@ -73,7 +73,8 @@ def save_checkpoint(
         save_file(opt_tensors, tmp / "optimizer.safetensors")
         _write_json(tmp / "optimizer.json", opt_meta)
         rng_states = rng_states or [rng_state()]
-        save_file({f"rank{r}.torch": s["torch"] for r, s in enumerate(rng_states)}, tmp / "rng.safetensors")
+        rng_tensors = {f"rank{r}.{k}": s[k] for r, s in enumerate(rng_states) for k in ("torch", "cuda") if k in s}
+        save_file(rng_tensors, tmp / "rng.safetensors")
         _write_json(
             tmp / "state.json",
             {
@@ -137,18 +138,23 @@ def load_checkpoint(
     if f"rank{rank}.torch" not in rng:
         raise ValueError(f"checkpoint {folder} was written by fewer processes; resume with the same process count.")
     torch.set_rng_state(rng[f"rank{rank}.torch"])
+    if f"rank{rank}.cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state(rng[f"rank{rank}.cuda"])
     random.setstate(_from_json(meta["python_random"][rank]))
     np.random.set_state(_from_json(meta["numpy_random"][rank]))
     return TrainState(step=meta["step"], micro_batches=meta["micro_batches"], tokens=meta["tokens"])
 
 
 def rng_state() -> dict[str, Any]:
-    """This process's torch, Python and NumPy RNG states (gathered from every rank before a save)."""
-    return {
+    """This process's torch (CPU and current CUDA device), Python and NumPy RNG states, gathered before a save."""
+    state = {
         "torch": torch.get_rng_state(),
         "python": _to_json(random.getstate()),
         "numpy": _to_json(np.random.get_state()),
     }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
 
 
 # ---- tensors and JSON ----------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ description sampled per example), `RowLoRA` adds it to the frozen base model row
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from .losses import neftune, plan_batch, response_loss
 from .row_lora import RowLoRA
 
 MODEL_DIR = "model"
+EVAL_DESCRIPTIONS = "eval_descriptions.json"  # task -> descriptions kept out of training
 
 
 @dataclass
@@ -100,6 +102,10 @@ def train_sft(
         )
 
     summary = {"regime": "sft", "tasks": [t.name for t in tasks], "truncation": data.truncation.as_dict()}
+    if accelerator.is_main_process:  # what evaluation on unseen phrasings of the training tasks should use
+        Path(config.output_dir).mkdir(parents=True, exist_ok=True)
+        held_out = {t.name: list(t.eval_descriptions) for t in tasks if t.eval_descriptions}
+        (Path(config.output_dir) / EVAL_DESCRIPTIONS).write_text(json.dumps(held_out, indent=1))
     try:
         with neftune(base_model, config.neftune_noise_alpha):
             result = train_loop(
