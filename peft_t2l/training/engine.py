@@ -188,7 +188,7 @@ def trainable_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _adamw(model: nn.Module, config: RunConfig) -> torch.optim.AdamW:
-    # no weight decay on biases, norms and embeddings' 1-d vectors: decay there only shrinks offsets and gains
+    # no weight decay on 1-d tensors (biases, norm gains, learned vectors): decay there only shrinks offsets and gains
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
     groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
