@@ -8,13 +8,15 @@ input as the user turn. Only the `base+description` baseline adds the descriptio
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import GenerationConfig
 
+from ..adapters import GeneratedLoRA
 from ..data import IGNORE_INDEX, Task, encode_example
 from ..peft_integration import load_t2l_model
 from .metrics import LabelSet, detect_label_set, exact_match, rouge_l
@@ -322,8 +324,8 @@ def _plan(task: Task, tokenizer, config: EvalConfig) -> _TaskPlan:
 
 
 @dataclass
-class _Condition:
-    """One pass over a task's instances: which adapter is on and which description the prompt carries."""
+class _Pass:
+    """One pass over a task's instances: which adapter is on, and which description the prompt carries."""
 
     adapter: str | None = None
     description: str | None = None
@@ -337,7 +339,7 @@ def evaluate(
     model: torch.nn.Module,
     tokenizer,
     config: EvalConfig | None = None,
-    log=print,
+    log: Callable[[str], None] | None = print,
 ) -> EvalReport:
     """Evaluate every system on every task with the same prompts, decoding and metrics.
 
@@ -362,109 +364,117 @@ def evaluate(
     if not tasks:
         raise ValueError("no tasks to evaluate; pass at least one task.")
     plans = [_plan(task, tokenizer, config) for task in tasks]
-    host = AdapterHost(model)
     report = EvalReport(
         config=asdict(config),
         tasks={p.task.name: TaskInfo(len(p.task.instances), p.max_new_tokens, _label_list(p.labels)) for p in plans},
         systems={s.name: _spec_dict(s) for s in systems},
         results={},
     )
+    runner = _Runner(AdapterHost(model), tokenizer, config, report, log or (lambda line: None))
     for index, spec in enumerate(systems):
         start = time.perf_counter()
-        report.results[spec.name] = _run_system(spec, f"s{index}", plans, host, tokenizer, config, report, log)
+        report.results[spec.name] = runner.system(spec, plans, adapter_name=f"s{index}")
         report.seconds[spec.name] = round(time.perf_counter() - start, 1)
-        if log:
-            log(f"[eval] {spec.name}: {report.seconds[spec.name]} s, ROUGE-L {report.mean(spec.name, 'rouge_l')}")
+        runner.log(f"[eval] {spec.name}: {report.seconds[spec.name]} s, ROUGE-L {report.mean(spec.name, 'rouge_l')}")
     return report
 
 
-def _run_system(spec, adapter_name, plans, host, tokenizer, config, report, log) -> dict[str, TaskResult]:
-    tasks = [p.task for p in plans]
-    descriptions = (
-        select_descriptions(tasks, spec.descriptions, count=config.num_descriptions) if spec.reads_descriptions else {}
-    )
-    loras = {}
-    if spec.kind == "t2l":
-        t2l = load_t2l_model(spec.source)
-        unique = sorted({d for ds in descriptions.values() for d in ds})
-        loras = dict(zip(unique, t2l.generate_lora(unique)))  # one batched forward for the whole run
-    if spec.kind == "multitask":
-        host.add_folder(adapter_name, spec.source)
-    results = {}
-    for plan in plans:
-        runs = _conditions(spec, plan.task, adapter_name, host, descriptions, loras)
-        result = _score_task(plan, runs, host, tokenizer, config, report)
-        if result is None:
-            if log:
-                log(f"[eval] {spec.name}: no adapter for {plan.task.name}, skipped")
-            continue
-        results[plan.task.name] = result
-        if log:
-            log(f"[eval] {spec.name} / {plan.task.name}: ROUGE-L {results[plan.task.name].rouge_l}")
-    return results
+@dataclass
+class _Runner:
+    """What every pass shares: the base model with its adapters, the tokenizer, the config, the report."""
 
+    host: AdapterHost
+    tokenizer: Any
+    config: EvalConfig
+    report: EvalReport
+    log: Callable[[str], None]
 
-def _conditions(spec, task, adapter_name, host, descriptions, loras) -> Iterator[_Condition]:
-    """The passes a system makes over a task; attaching its adapter right before each pass."""
-    if spec.kind == "base":
-        yield _Condition()
-    elif spec.kind == "multitask":
-        yield _Condition(adapter=adapter_name)
-    elif spec.kind == "oracle":
-        folder = Path(spec.source) / task.name
-        if folder.is_dir():
-            host.add_folder(f"{adapter_name}_{task.name}", folder)
-            yield _Condition(adapter=f"{adapter_name}_{task.name}")
-    elif spec.kind == "base+description":
-        for d in descriptions[task.name]:
-            yield _Condition(description=d, in_prompt=True)
-    else:  # t2l: one adapter name per system, hot-swapped per description
-        for d in descriptions[task.name]:
-            host.put_generated(adapter_name, loras[d])
-            yield _Condition(adapter=adapter_name, description=d)
+    def system(self, spec: SystemSpec, plans: list[_TaskPlan], *, adapter_name: str) -> dict[str, TaskResult]:
+        descriptions = {}
+        if spec.reads_descriptions:
+            tasks = [p.task for p in plans]
+            descriptions = select_descriptions(tasks, spec.descriptions, count=self.config.num_descriptions)
+        loras = {}
+        if spec.kind == "t2l":
+            unique = sorted({d for ds in descriptions.values() for d in ds})
+            loras = dict(zip(unique, load_t2l_model(spec.source).generate_lora(unique)))  # one batched forward
+        if spec.kind == "multitask":
+            self.host.add_folder(adapter_name, spec.source)
+        results = {}
+        for plan in plans:
+            result = self.score(plan, self.passes(spec, plan.task, adapter_name, descriptions, loras))
+            if result is None:
+                self.log(f"[eval] {spec.name}: no adapter for {plan.task.name}, skipped")
+                continue
+            results[plan.task.name] = result
+            self.log(f"[eval] {spec.name} / {plan.task.name}: ROUGE-L {result.rouge_l}")
+        return results
 
+    def passes(
+        self,
+        spec: SystemSpec,
+        task: Task,
+        adapter_name: str,
+        descriptions: dict[str, list[str]],
+        loras: dict[str, GeneratedLoRA],
+    ) -> Iterator[_Pass]:
+        """The passes a system makes over a task, attaching each pass's adapter right before it is yielded."""
+        if spec.kind == "base":
+            yield _Pass()
+        elif spec.kind == "multitask":
+            yield _Pass(adapter=adapter_name)
+        elif spec.kind == "oracle":
+            folder = Path(spec.source) / task.name
+            if folder.is_dir():  # tasks without an oracle are left out of this column
+                self.host.add_folder(f"{adapter_name}_{task.name}", folder)
+                yield _Pass(adapter=f"{adapter_name}_{task.name}")
+        elif spec.kind == "base+description":
+            for d in descriptions[task.name]:
+                yield _Pass(description=d, in_prompt=True)
+        else:  # t2l: one adapter name per system, hot-swapped per description
+            for d in descriptions[task.name]:
+                self.host.put_generated(adapter_name, loras[d])
+                yield _Pass(adapter=adapter_name, description=d)
 
-def _score_task(
-    plan: _TaskPlan, runs: Iterator[_Condition], host, tokenizer, config: EvalConfig, report: EvalReport
-) -> TaskResult | None:
-    """Score every pass over the task; `runs` attaches each pass's adapter lazily, so it is consumed in order."""
-    instances = plan.task.instances
-    rouge, em, mc, predictions, choices, done = [], [], [], [], [], []
-    for run in runs:
-        done.append(run)
-        prompt_text = run.description if run.in_prompt else None
-        prompts = [prompt_ids(tokenizer, inst.input, prompt_text) for inst in instances]
-        report.truncated_prompts += sum(len(p) > config.max_prompt_tokens for p in prompts)
-        prompts = [p[-config.max_prompt_tokens :] for p in prompts]
-        with host.active(run.adapter) as model:
-            answers = generate_answers(
-                model, tokenizer, prompts, max_new_tokens=plan.max_new_tokens, batch_size=config.batch_size
-            )
-            if plan.labels is not None:
-                scores = option_log_likelihoods(
-                    model,
-                    tokenizer,
-                    [user_turn(inst.input, prompt_text) for inst in instances],
-                    plan.labels.labels,
-                    batch_size=config.batch_size,
-                    max_prompt_tokens=config.max_prompt_tokens,
-                )  # [N, K]
-                picked = [plan.labels.labels[k] for k in scores.argmax(-1).tolist()]
-                mc += [float(p in {o.strip() for o in inst.outputs}) for p, inst in zip(picked, instances)]
-                choices.append(picked)
-        rouge += [rouge_l(a, inst.outputs) for a, inst in zip(answers, instances)]
-        em += [exact_match(a, inst.outputs) for a, inst in zip(answers, instances)]
-        predictions.append(answers)
-    if not done:
-        return None
-    return TaskResult(
-        rouge_l=_percent(rouge),
-        exact_match=_percent(em),
-        mc_accuracy=_percent(mc) if plan.labels is not None else None,
-        descriptions=[r.description for r in done if r.description is not None],
-        predictions=predictions if config.keep_predictions else [],
-        choices=choices if config.keep_predictions else [],
-    )
+    def score(self, plan: _TaskPlan, passes: Iterator[_Pass]) -> TaskResult | None:
+        """Generate and score every pass; `None` when the system made no pass over the task."""
+        instances, config, tokenizer = plan.task.instances, self.config, self.tokenizer
+        rouge, em, mc, predictions, choices, done = [], [], [], [], [], []
+        for run in passes:  # consumed in order: each step attaches the adapter of that pass
+            done.append(run)
+            in_prompt = run.description if run.in_prompt else None
+            prompts = [prompt_ids(tokenizer, inst.input, in_prompt) for inst in instances]
+            self.report.truncated_prompts += sum(len(p) > config.max_prompt_tokens for p in prompts)
+            prompts = [p[-config.max_prompt_tokens :] for p in prompts]
+            with self.host.active(run.adapter) as model:
+                answers = generate_answers(
+                    model, tokenizer, prompts, max_new_tokens=plan.max_new_tokens, batch_size=config.batch_size
+                )
+                if plan.labels is not None:
+                    scores = option_log_likelihoods(
+                        model,
+                        tokenizer,
+                        [user_turn(inst.input, in_prompt) for inst in instances],
+                        plan.labels.labels,
+                        batch_size=config.batch_size,
+                        max_prompt_tokens=config.max_prompt_tokens,
+                    )  # [N, K]
+                    picked = [plan.labels.labels[k] for k in scores.argmax(-1).tolist()]
+                    mc += [float(p in {o.strip() for o in inst.outputs}) for p, inst in zip(picked, instances)]
+                    choices.append(picked)
+            rouge += [rouge_l(a, inst.outputs) for a, inst in zip(answers, instances)]
+            em += [exact_match(a, inst.outputs) for a, inst in zip(answers, instances)]
+            predictions.append(answers)
+        if not done:
+            return None
+        return TaskResult(
+            rouge_l=_percent(rouge),
+            exact_match=_percent(em),
+            mc_accuracy=_percent(mc) if plan.labels is not None else None,
+            descriptions=[r.description for r in done if r.description is not None],
+            predictions=predictions if config.keep_predictions else [],
+            choices=choices if config.keep_predictions else [],
+        )
 
 
 def _percent(values: list[float]) -> float:
