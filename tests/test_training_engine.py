@@ -89,3 +89,19 @@ def test_metrics_and_summary_are_written(tmp_path):
     assert summary["steps"] == 4 and summary["tokens"] == result.train.state.tokens > 0
     assert result.train.state.micro_batches == 8  # 2 micro-batches per step
     assert summary["config"]["gradient_accumulation_steps"] == 2
+
+
+def test_a_fresh_run_refuses_an_output_dir_with_checkpoints(tmp_path):
+    base, tokenizer = tiny_base()
+    overrides = [f"output_dir={tmp_path}", "max_steps=2", "warmup_steps=0", "progress=false", "cpu=true",
+                 "tasks_per_batch=2", "examples_per_task=1", "max_prompt_length=32"]  # fmt: skip
+    from peft_t2l.training.sft import train_sft
+
+    train_sft(load_config(SFTConfig, overrides=overrides), base_model=base, tokenizer=tokenizer,
+              t2l_model=make_tiny_t2l(base), tasks=tiny_tasks())  # fmt: skip
+    with pytest.raises(ValueError, match="resume=true"):
+        train_sft(load_config(SFTConfig, overrides=overrides), base_model=base, tokenizer=tokenizer,
+                  t2l_model=make_tiny_t2l(base), tasks=tiny_tasks())  # fmt: skip
+    more = load_config(SFTConfig, overrides=[*overrides, "max_steps=3", "resume=true"])
+    result = train_sft(more, base_model=base, tokenizer=tokenizer, t2l_model=make_tiny_t2l(base), tasks=tiny_tasks())
+    assert result.train.state.step == 3 and len(result.train.losses) == 1  # continued from step 2

@@ -113,11 +113,19 @@ def train_loop(
 
     state = TrainState()
     checkpoints = list_checkpoints(out_dir)
-    if config.resume and checkpoints:
+    if checkpoints and not config.resume:
+        # a fresh run would interleave its checkpoints with the old ones (and prune by step number)
+        raise ValueError(
+            f"output_dir={str(out_dir)!r} holds checkpoints of an earlier run (latest {checkpoints[-1].name}); pass "
+            "resume=true to continue it, or choose a new output_dir."
+        )
+    if checkpoints:
         state = load_checkpoint(
             checkpoints[-1], model=unwrapped, optimizer=optimizer, scheduler=scheduler, rank=accelerator.process_index
         )
         accelerator.print(f"resumed from {checkpoints[-1]} (step {state.step})")
+    elif config.resume:
+        accelerator.print(f"resume=true but {out_dir} has no checkpoint yet; starting from step 0")
     logger = _MetricsLogger(out_dir, config, accelerator, start_step=state.step)
 
     losses: list[float] = []
