@@ -96,6 +96,8 @@ def test_recon_config_errors(library, tmp_path):
     fields = run_fields(tmp_path, with_data=False, max_steps=1, library=str(root), data="unused")
     with pytest.raises(ValueError, match="use_output_affine"):
         train_recon(config_from_dict(ReconConfig, fields), t2l_model=make_tiny_t2l(base), tasks=tiny_tasks())
+    with pytest.raises(ValueError, match="train them first"):
+        train_recon(config_from_dict(ReconConfig, {**fields, "library": str(tmp_path / "empty")}))
     with pytest.raises(ValueError, match="rank 8"):
         train_recon(
             config_from_dict(ReconConfig, {**fields, "normalize": False}),

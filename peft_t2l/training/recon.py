@@ -58,12 +58,7 @@ class LoraLibrary:
             ```
         """
         root = Path(folder)
-        if names is None:
-            names = sorted(p.name for p in root.iterdir() if (p / ADAPTER_WEIGHTS).exists()) if root.is_dir() else []
-        if not names:
-            raise ValueError(
-                f"library={str(root)!r} holds no LoRA folders (<task>/{ADAPTER_WEIGHTS}); train them first."
-            )
+        names = names if names is not None else _library_names(root)
         per_task = [_read_lora(root / name, config) for name in names]
         lora_A = {m: torch.stack([a for a, _ in (t[m] for t in per_task)]) for m in config.target_modules}
         lora_B = {m: torch.stack([b for _, b in (t[m] for t in per_task)]) for m in config.target_modules}
@@ -215,11 +210,15 @@ def _mean_errors(errors: dict[str, dict[str, float]]) -> dict[str, float]:
     return {k: sum(e[k] for e in errors.values()) / len(errors) for k in keys}
 
 
-def _library_names(folder: str) -> list[str]:
+def _library_names(folder: str | Path) -> list[str]:
+    """The task folders of a library (those holding an adapter), sorted."""
     root = Path(folder)
     names = sorted(p.name for p in root.iterdir() if (p / ADAPTER_WEIGHTS).exists()) if root.is_dir() else []
     if not names:
-        raise ValueError(f"ReconConfig.library={folder!r} holds no LoRA folders (<task>/{ADAPTER_WEIGHTS}).")
+        raise ValueError(
+            f"library={str(folder)!r} holds no LoRA folders (<task>/{ADAPTER_WEIGHTS}); train them first with "
+            "`t2l train lora mode=oracle` and point library at its adapters/ folder."
+        )
     return names
 
 
