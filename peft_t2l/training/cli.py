@@ -65,6 +65,9 @@ def run_train(args: argparse.Namespace) -> int:
     except ValueError as err:  # data, library or model that do not fit the config: the message says which
         print(f"t2l train {args.train_command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except ImportError as err:  # accelerate (and tensorboard) come with the `train` extra
+        print(f"t2l train {args.train_command}: error: {err}; install pip install 'peft-t2l[train]'", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_OK
 
 
