@@ -221,7 +221,8 @@ class T2LModel(T2LPreTrainedModel):
         for i, m in enumerate(c.target_modules):
             in_f, out_f = c.in_features[m], c.out_features[m]
             if c.head == "L":
-                y = self.heads[m](h[:, i])  # [B, L, r*(in+out)]
+                # 2-D input: one GEMM with the bias fused, instead of a batched matmul over a strided view
+                y = self.heads[m](h[:, i].reshape(batch * num_layers, -1))  # [B*L, r*(in+out)]
                 a, b = y.split([rank * in_f, rank * out_f], dim=-1)
                 a = a.reshape(batch, num_layers, rank, in_f)  # [B, L, r, in]
                 b = b.reshape(batch, num_layers, rank, out_f)  # [B, L, r, out]
@@ -284,7 +285,7 @@ class T2LModel(T2LPreTrainedModel):
             rows = weight.shape[0] // padded
             weight = weight.view(rows, padded, -1)[:, :features].reshape(rows * features, -1)
             bias = None if bias is None else bias.view(rows, padded)[:, :features].reshape(-1)
-        return F.linear(h, weight, bias)
+        return F.linear(h.reshape(-1, h.shape[-1]), weight, bias)  # [rows, H] @ [H, r*features]: one GEMM
 
     # ---- text in, adapter out: these need the peft-t2l package (sentence encoder, PEFT) -------------------------
 
