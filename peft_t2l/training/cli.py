@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -61,7 +62,9 @@ def run_train(args: argparse.Namespace) -> int:
         print(yaml.safe_dump(config_to_dict(config), sort_keys=False), end="")
         return EXIT_OK
     try:
-        print(_train(config))
+        message = _train(config)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun every process returns here
+            print(message)
     except ValueError as err:  # data, library or model that do not fit the config: the message says which
         print(f"t2l train {args.train_command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
