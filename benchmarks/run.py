@@ -59,6 +59,15 @@ def timed(fn, reps: int, *, warmup: int = 1, clock=time.perf_counter) -> Timing:
     return Timing(statistics.median(times), min(times), max(times))
 
 
+def keep_freed_memory() -> None:
+    """Process-wide glibc setting (this benchmark's choice, not the library's): no mmap for big blocks, no trimming."""
+    import ctypes
+
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallopt(-4, 0)  # M_MMAP_MAX
+    libc.mallopt(-1, 2**30)  # M_TRIM_THRESHOLD
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1e3:.1f}" if seconds < 10 else f"{seconds:.0f}s"
 
@@ -86,6 +95,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end rows (no text encoder)")
     parser.add_argument("--no-loop", action="store_true", help="skip the reference-schedule rows")
+    parser.add_argument(
+        "--keep-freed-memory",
+        action="store_true",
+        help="glibc: serve large tensors from the heap and keep freed memory (mallopt), so repeated forwards stop "
+        "paying page faults for fresh buffers; the same as MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=1073741824",
+    )
     parser.add_argument("--sft-steps", type=int, default=500, help="steps of the LoRA fine-tune compared against")
     args = parser.parse_args(argv)
 
@@ -93,6 +108,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.clock == "cpu":
         args.threads = 1
         os.environ["TOKENIZERS_PARALLELISM"] = "false"  # keep the tokenizer's work on the timed thread
+    if args.keep_freed_memory:
+        keep_freed_memory()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     dtypes = [getattr(torch, d) for d in args.dtypes]
@@ -100,8 +117,8 @@ def main(argv: list[str] | None = None) -> None:
     machine = measure_machine(dtypes=tuple(dtypes), clock=clock)
     rates = ", ".join(f"{k} matmul {v:.0f} GFLOP/s" for k, v in machine.matmul_gflops.items())
     print(
-        f"# T2L adapter generation, {args.threads} thread(s), {args.clock} clock, torch {torch.__version__}; "
-        f"load average {load:.1f}"
+        f"# T2L adapter generation, {args.threads} thread(s), {args.clock} clock, torch {torch.__version__}, "
+        f"{'heap keeps freed memory' if args.keep_freed_memory else 'default allocator'}; load average {load:.1f}"
     )
     print(f"# measured now: read bandwidth {machine.read_gbps:.1f} GB/s, {rates}\n")
 
