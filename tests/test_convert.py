@@ -293,3 +293,22 @@ def test_cls_token_encoder_matches_the_reference_recipe(tmp_path):
         cls = bert(**ids).last_hidden_state[:, 0]
     torch.testing.assert_close(got, F.normalize(cls, dim=-1) * 4.0)
     assert add_full_stop("classify tweets ") == "classify tweets." and add_full_stop("what is 2+2?") == "what is 2+2?"
+
+
+def test_inference_fast_path_equals_the_differentiable_path(tmp_path):
+    """In inference the mixer runs as summed projections with in-place activations; training mode concatenates."""
+    sd = reference_state_dict("S", learned_pos=True)
+    model = convert_sakana_checkpoint(
+        write_reference_dir(tmp_path / "ref", sd, shared_AB_head=True, autoreg_gen=True, learnable_pos_emb=True)
+    )
+    emb = torch.randn(2, EMB)
+    with torch.no_grad():
+        fast = model(emb)
+    for module in model.modules():  # training mode (concatenated grid, no in-place ops) without random masks
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    slow = model.train()(emb)
+    assert slow.lora_A["q_proj"].requires_grad
+    for m in MODULES:
+        torch.testing.assert_close(fast.lora_A[m], slow.lora_A[m].detach(), atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(fast.lora_B[m], slow.lora_B[m].detach(), atol=1e-5, rtol=1e-4)
