@@ -312,3 +312,11 @@ def test_inference_fast_path_equals_the_differentiable_path(tmp_path):
     for m in MODULES:
         torch.testing.assert_close(fast.lora_A[m], slow.lora_A[m].detach(), atol=1e-5, rtol=1e-4)
         torch.testing.assert_close(fast.lora_B[m], slow.lora_B[m].detach(), atol=1e-5, rtol=1e-4)
+
+
+def test_t2l_cli_mounts_convert_sakana(tmp_path):
+    from peft_t2l.cli import main
+
+    src = write_reference_dir(tmp_path / "ref", reference_state_dict("L"))
+    assert main(["convert-sakana", str(src), str(tmp_path / "out"), "--dtype", "bfloat16"]) == 0
+    assert AutoModel.from_pretrained(tmp_path / "out").dtype == torch.bfloat16
