@@ -7,6 +7,7 @@ A `GeneratedLoRA` is a `peft.LoraConfig` plus a state dict in PEFT's key format.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import tempfile
@@ -18,7 +19,7 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model, set_peft_model_state_dict
 from peft.tuners.lora import LoraLayer
 from peft.utils.hotswap import hotswap_adapter_from_state_dict
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig, PreTrainedModel
 
 from .configuration_t2l import T2LConfig
@@ -242,6 +243,31 @@ def lora_state_dict(
             tensors[f"{path.format(layer=layer)}.lora_A.weight"] = a  # [r, in]
             tensors[f"{path.format(layer=layer)}.lora_B.weight"] = b  # [out, r]
     return tensors
+
+
+def read_lora_folder(folder: str | os.PathLike, config: T2LConfig) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """module -> (A `[L, r, in]`, B `[L, out, r]`) of one PEFT folder, B rescaled to the T2L scaling."""
+    folder = Path(folder)
+    adapter = json.loads((folder / ADAPTER_CONFIG).read_text())
+    rank, alpha = adapter.get("r"), adapter.get("lora_alpha")
+    if rank != config.lora_rank:
+        raise ValueError(f"LoRA {folder} has rank {rank}, the T2L model {config.lora_rank}; set lora_rank={rank}.")
+    lib_scaling = alpha / (rank**0.5 if adapter.get("use_rslora") else rank)
+    weights = load_file(folder / ADAPTER_WEIGHTS)
+    result = {}
+    for m in config.target_modules:
+        a_list, b_list = [], []
+        for layer in range(config.num_layers):
+            key = PEFT_PREFIX + config.module_paths[m].format(layer=layer)
+            if f"{key}.lora_A.weight" not in weights:
+                raise ValueError(
+                    f"LoRA {folder} has no weights for {key}; train the library on {config.target_modules}."
+                )
+            a_list.append(weights[f"{key}.lora_A.weight"].float())
+            b_list.append(weights[f"{key}.lora_B.weight"].float())
+        # same deltaW under the T2L model's scaling: scaling_t2l * B' @ A = scaling_lib * B @ A
+        result[m] = (torch.stack(a_list), torch.stack(b_list) * (lib_scaling / config.scaling))
+    return result
 
 
 # ---- building a T2L config from a base model ---------------------------------------------------------------------

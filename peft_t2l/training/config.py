@@ -153,6 +153,14 @@ class SFTConfig(HypernetFields, DataFields, RunConfig):
     """Supervised fine-tuning of the hypernetwork through the frozen base LLM (`t2l train sft`)."""
 
     l2_reg_generated_w: float = field(default=1e-3, metadata={"help": "L2 penalty on the generated A and B."})
+    offset_from_lora: str | None = field(
+        default=None,
+        metadata={
+            "help": "Start the generated LoRA at this PEFT adapter (e.g. the multi-task LoRA), as the paper's "
+            "AB offset: it is stored in the output shift buffers and the heads start at zero without bias, so step 0 "
+            "reproduces that adapter and training learns the description-dependent part."
+        },
+    )
 
     def __post_init__(self):
         self.check_run()

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import torch
 from accelerate.utils import set_seed
-from safetensors.torch import load_file
 from torch import nn
 
-from ..adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS, PEFT_PREFIX
+from ..adapters import ADAPTER_WEIGHTS, read_lora_folder
 from ..configuration_t2l import T2LConfig
 from ..data import Task, load_tasks
 from ..modeling_t2l import T2LModel
@@ -59,7 +58,7 @@ class LoraLibrary:
         """
         root = Path(folder)
         names = names if names is not None else _library_names(root)
-        per_task = [_read_lora(root / name, config) for name in names]
+        per_task = [read_lora_folder(root / name, config) for name in names]
         lora_A = {m: torch.stack([a for a, _ in (t[m] for t in per_task)]) for m in config.target_modules}
         lora_B = {m: torch.stack([b for _, b in (t[m] for t in per_task)]) for m in config.target_modules}
         return cls(task_names=list(names), lora_A=lora_A, lora_B=lora_B)
@@ -226,27 +225,3 @@ def _description_tasks(config: ReconConfig) -> list[Task]:
     if not config.data:
         return []
     return [t.hold_out_descriptions(config.num_holdout_descriptions) for t in load_tasks(config.data)]
-
-
-def _read_lora(folder: Path, config: T2LConfig) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """module -> (A `[L, r, in]`, B `[L, out, r]`) of one PEFT folder, B rescaled to the T2L scaling."""
-    adapter = json.loads((folder / ADAPTER_CONFIG).read_text())
-    rank, alpha = adapter.get("r"), adapter.get("lora_alpha")
-    if rank != config.lora_rank:
-        raise ValueError(f"LoRA {folder} has rank {rank}, the T2L model {config.lora_rank}; set lora_rank={rank}.")
-    lib_scaling = alpha / (rank**0.5 if adapter.get("use_rslora") else rank)
-    weights = load_file(folder / ADAPTER_WEIGHTS)
-    result = {}
-    for m in config.target_modules:
-        a_list, b_list = [], []
-        for layer in range(config.num_layers):
-            key = PEFT_PREFIX + config.module_paths[m].format(layer=layer)
-            if f"{key}.lora_A.weight" not in weights:
-                raise ValueError(
-                    f"LoRA {folder} has no weights for {key}; train the library on {config.target_modules}."
-                )
-            a_list.append(weights[f"{key}.lora_A.weight"].float())
-            b_list.append(weights[f"{key}.lora_B.weight"].float())
-        # same deltaW under the T2L model's scaling: scaling_t2l * B' @ A = scaling_lib * B @ A
-        result[m] = (torch.stack(a_list), torch.stack(b_list) * (lib_scaling / config.scaling))
-    return result

@@ -16,6 +16,7 @@ import torch
 from accelerate.utils import set_seed
 from torch import nn
 
+from ..adapters import read_lora_folder
 from ..data import Task, TaskMixSampler
 from ..modeling_t2l import T2LModel, T2LOutput
 from .config import HypernetFields, SFTConfig, config_to_dict
@@ -72,7 +73,13 @@ def train_sft(
     accelerator = make_accelerator(config)
     tasks = training_tasks(config, tasks, holdout=config.num_holdout_descriptions)
     base_model, tokenizer = frozen_base(config, base_model, tokenizer, accelerator.device)
-    t2l = t2l_model if t2l_model is not None else build_t2l(config, base_model, [t.name for t in tasks])
+    if t2l_model is not None:
+        t2l = t2l_model
+    elif config.offset_from_lora and not config.init_from:
+        t2l = build_t2l(config, base_model, [t.name for t in tasks], use_output_affine=True, head_use_bias=False)
+        start_from_adapter(t2l, config.offset_from_lora)
+    else:
+        t2l = build_t2l(config, base_model, [t.name for t in tasks])
     t2l.to(accelerator.device)
     data = tokenize_tasks(config, tasks, tokenizer)
     sampler = TaskMixSampler(
@@ -161,6 +168,38 @@ def build_t2l(config: HypernetFields, base_model: nn.Module | str, task_names: l
         task_names=list(task_names),
         **extra,
     )
+
+
+def start_from_adapter(t2l: T2LModel, adapter_dir: str | Path) -> None:
+    """Make `t2l` write exactly the LoRA in `adapter_dir` for every description, as a starting point for SFT.
+
+    The adapter goes into the output shift buffers (scale 1) and the head weights are zeroed, so the generated A and B
+    equal the adapter's until training moves the heads. This is the reference's "AB offset" (e.g. a multi-task LoRA).
+
+    Args:
+        t2l: a model built with `use_output_affine=True` and `head_use_bias=False`.
+        adapter_dir: a PEFT LoRA folder for the same base model, target modules and rank.
+
+    Example:
+        ```python
+        >>> t2l = build_t2l(config, base, names, use_output_affine=True, head_use_bias=False)
+        >>> start_from_adapter(t2l, "runs/mt_lora/adapter")
+        ```
+    """
+    c = t2l.config
+    if not c.use_output_affine or c.head_use_bias:
+        raise ValueError(
+            f"start_from_adapter needs use_output_affine=True and head_use_bias=False (got {c.use_output_affine}, "
+            f"{c.head_use_bias}); build the T2L model with those."
+        )
+    weights = read_lora_folder(Path(adapter_dir), c)  # B already rescaled to the T2L scaling
+    with torch.no_grad():
+        for m, (a, b) in weights.items():
+            getattr(t2l, f"output_scale_A_{m}").fill_(1.0)
+            getattr(t2l, f"output_scale_B_{m}").fill_(1.0)
+            getattr(t2l, f"output_shift_A_{m}").copy_(a)
+            getattr(t2l, f"output_shift_B_{m}").copy_(b)
+            t2l.heads[m].weight.zero_()
 
 
 def save_trained_t2l(t2l: T2LModel, config, result: TrainResult, *, is_main_process: bool) -> Path:
