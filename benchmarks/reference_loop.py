@@ -43,3 +43,22 @@ def per_module_loop(
             lora[m] = (a, b.transpose(1, 2))
         out.append(lora)
     return out
+
+
+@torch.inference_mode()
+def heads_only(model: T2LModel, batch: int) -> None:
+    """Only the head GEMMs of a forward for `batch` descriptions, on random inputs of the same shapes.
+
+    The heads hold almost all of the weights and FLOPs; this isolates how fast the matmul library runs them at
+    these shapes (30-ish rows per description and module), which bounds the whole forward from below.
+    """
+    c = model.config
+    per_row = {"L": 1, "M": 2, "S": 2 * c.lora_rank}[c.head]
+    h = torch.randn(batch * c.num_layers * per_row, c.head_in_size, dtype=model.dtype)
+    for m in c.target_modules:
+        if c.head == "L":
+            model.heads[m](h)
+        else:
+            half = h.shape[0] // 2
+            model._shared_head(m, h[:half], c.in_features[m])
+            model._shared_head(m, h[half:], c.out_features[m])

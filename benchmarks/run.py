@@ -28,7 +28,7 @@ if __package__ in (None, ""):  # `python benchmarks/run.py`
 import torch  # noqa: E402
 
 from benchmarks.cases import all_cases  # noqa: E402
-from benchmarks.reference_loop import per_module_loop  # noqa: E402
+from benchmarks.reference_loop import heads_only, per_module_loop  # noqa: E402
 from benchmarks.roofline import count_flops, floor, measure_machine  # noqa: E402
 from peft_t2l import T2LModel  # noqa: E402
 from peft_t2l.adapters import generate_lora  # noqa: E402
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
         encoder = SentenceTransformerEncoder(DEFAULT_ENCODER)  # uncached: every description really is encoded
 
     header = (
-        "| shapes | head | params | dtype | N | hypernet ms (median) | spread | floor ms (bound) | x floor "
+        "| shapes | head | params | dtype | N | hypernet ms (median) | spread | floor ms (bound) | x floor | heads-only ms "
         "| loop ms | loop / hypernet | end-to-end ms | cached ms | adapters/s |"
     )
     print(header)
@@ -152,6 +152,7 @@ def main(argv: list[str] | None = None) -> None:
                 with torch.inference_mode():
                     hyper = timed(lambda m=model, e=emb: m(e), reps, clock=clock)
                     flops = count_flops(model, emb)
+                    heads = timed(lambda m=model, n=n: heads_only(m, n), reps, clock=clock)
                     bound = floor(weight_bytes=weight_bytes, flops=flops, machine=machine, dtype=dtype)
                     loop = (
                         None
@@ -177,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
                 cells = [
                     case.shapes, case.head, f"{params / 1e6:.1f}M", str(dtype).removeprefix("torch."), str(n),
                     ms(hyper.median), f"{hyper.spread:.0%}", f"{ms(bound.seconds)} ({bound.bound})",
-                    f"{hyper.median / bound.seconds:.2f}",
+                    f"{hyper.median / bound.seconds:.2f}", ms(heads.median),
                     ms(loop.median) if loop else "-", f"{loop.median / hyper.median:.1f}x" if loop else "-",
                     ms(e2e.median) if e2e else "-", ms(cached.median) if cached else "-",
                     f"{n / (e2e.median if e2e else hyper.median):.0f}",
