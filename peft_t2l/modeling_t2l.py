@@ -6,7 +6,7 @@ module-type embedding and a learned layer-index embedding; an MLP trunk feeds on
 differ per module type, loop over the (few) module types.
 
 Self-contained (torch + transformers only) so it ships next to the weights as remote code. Parameter names follow the
-reference implementation (SakanaAI/text-to-lora) so its checkpoints map onto this module; see docs/checkpoint-layout.md.
+reference implementation (SakanaAI/text-to-lora) so its checkpoints map onto this module; see docs/interop.md.
 """
 
 from __future__ import annotations
@@ -228,10 +228,9 @@ class T2LModel(T2LPreTrainedModel):
                 b = b.reshape(batch, num_layers, rank, out_f)  # [B, L, r, out]
             else:
                 # the shared head pads every rank row to max(in, out); compute only the columns A and B keep
-                a = self._shared_head(m, h[:, i, :, 0], in_f).reshape(batch, num_layers, rank, in_f)  # [B, L, r, in]
-                b = self._shared_head(m, h[:, i, :, 1], out_f).reshape(
-                    batch, num_layers, rank, out_f
-                )  # [B, L, r, out]
+                grid = (batch, num_layers, rank)
+                a = self._shared_head(m, h[:, i, :, 0], in_f).reshape(*grid, in_f)  # [B, L, r, in]
+                b = self._shared_head(m, h[:, i, :, 1], out_f).reshape(*grid, out_f)  # [B, L, r, out]
             b = b.transpose(-1, -2)  # [B, L, out, r]
             if c.use_output_affine:
                 a = torch.addcmul(getattr(self, f"output_shift_A_{m}"), a, getattr(self, f"output_scale_A_{m}"))
