@@ -225,7 +225,9 @@ class T2LServer:
         inputs = self._tokenize(prompts, chat=chat)
         self.model.eval()  # per-row adapters need eval mode (PEFT refuses them in training)
         kwargs = {"pad_token_id": self.tokenizer.pad_token_id, **generate_kwargs}
-        out = self.model.generate(**inputs, adapter_names=names, **kwargs)  # [N, prompt + new]
+        if isinstance(self.model, PeftModel):
+            kwargs["adapter_names"] = names
+        out = self.model.generate(**inputs, **kwargs)  # [N, prompt + new]
         new_tokens = out[:, inputs["input_ids"].shape[1] :]
         texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         return ServedBatch(texts=texts, adapter_names=names, generated=self.cache.stats.misses - misses_before)

@@ -93,6 +93,7 @@ def test_cache_is_bounded_lru_and_keyed_by_model_weights(t2l):
 def test_n_prompts_with_their_own_adapters_in_one_generate(t2l):
     base, tokenizer = make_tiny_llama(), tiny_tokenizer()
     server = T2LServer(base, t2l, tokenizer, max_attached=4)
+    assert server.generate(["what is one"], [None], chat=False, max_new_tokens=1).adapter_names == [BASE_ADAPTER]
     calls = CountingForward(t2l)
     prompts = ["what is one", "what is two", "count words hello", "what is one"]
     descriptions = ["add two numbers", "say hello in french", "add two numbers", None]
