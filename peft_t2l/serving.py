@@ -9,6 +9,8 @@ single `generate` in which every row uses its own adapter (PEFT's `adapter_names
 from __future__ import annotations
 
 import hashlib
+import itertools
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -26,11 +28,6 @@ BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a per-row batch
 def adapter_name(description: str) -> str:
     """A stable, PEFT-safe adapter name for a description (no dots: PEFT uses names as module keys)."""
     return "t2l_" + hashlib.sha1(description.encode()).hexdigest()[:16]
-
-
-def _model_key(model: T2LModel) -> tuple:
-    # in-place updates (optimizer steps, load_state_dict) bump parameter versions, so a trained model gets a new key
-    return id(model), sum(p._version for p in model.parameters())
 
 
 @dataclass
@@ -65,6 +62,9 @@ class AdapterCache:
         self.stats = CacheStats()
         self._entries: OrderedDict[tuple, GeneratedLoRA] = OrderedDict()
         self._bytes = 0
+        # a token per live model (not id(), which a new model can reuse once the old one is collected)
+        self._tokens: weakref.WeakKeyDictionary[T2LModel, int] = weakref.WeakKeyDictionary()
+        self._next_token = itertools.count()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -84,7 +84,7 @@ class AdapterCache:
             task_embeddings: optional precomputed `[len(descriptions), E]` embeddings, to skip the text encoder.
         """
         texts = check_descriptions(descriptions)
-        key = _model_key(model)
+        key = self._model_key(model)
         missing = [i for i, d in enumerate(texts) if (key, d) not in self._entries]
         unique = list(dict.fromkeys(texts[i] for i in missing))
         self.stats.hits += len(texts) - len(unique)  # a repeat inside one call is a hit too
@@ -104,6 +104,12 @@ class AdapterCache:
             out.append(self._entries[(key, d)])
         self._evict(protect=len(set(texts)))
         return out
+
+    def _model_key(self, model: T2LModel) -> tuple[int, int]:
+        if model not in self._tokens:
+            self._tokens[model] = next(self._next_token)
+        # in-place updates (optimizer steps, load_state_dict) bump parameter versions: a trained model gets a new key
+        return self._tokens[model], sum(p._version for p in model.parameters())
 
     def _insert(self, key: tuple, lora: GeneratedLoRA) -> None:
         self._entries[key] = lora

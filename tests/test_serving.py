@@ -37,6 +37,10 @@ def tiny_tokenizer() -> PreTrainedTokenizerFast:
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]")
 
 
+def fresh_keys(model):
+    return model.generate_lora("add two numbers").state_dict.keys()
+
+
 class CountingForward:
     """Wraps a T2L model's forward to record the batch size of every hypernetwork call."""
 
@@ -86,6 +90,11 @@ def test_cache_is_bounded_lru_and_keyed_by_model_weights(t2l):
         t2l.heads["q_proj"].weight.add_(0.1)
     cache.get_or_generate(t2l, ["add two numbers"])
     assert calls.batches == [1, 1, 1, 1, 1]
+    other = make_tiny_t2l(make_tiny_llama(), head="M", seed=9)  # a different model never gets t2l's adapters
+    assert not torch.equal(
+        cache.get_or_generate(other, ["add two numbers"])[0].state_dict[next(iter(fresh_keys(t2l)))],
+        cache.get_or_generate(t2l, ["add two numbers"])[0].state_dict[next(iter(fresh_keys(t2l)))],
+    )
     one = AdapterCache(max_adapters=1, max_bytes=1)
     assert len(one.get_or_generate(t2l, ["add two numbers", "count words"])) == 2  # never evicts what it returns
 
