@@ -181,7 +181,7 @@ class T2LServer:
         self.model, self.t2l, self.tokenizer = base_model, t2l_model, tokenizer
         self.cache = cache or AdapterCache(max_adapters=max(64, max_attached))
         self.max_attached = max_attached
-        self._attached: OrderedDict[str, None] = OrderedDict()
+        self._attached: OrderedDict[str, GeneratedLoRA] = OrderedDict()  # name -> the adapter loaded under it
 
     def attach(self, descriptions: list[str], *, task_embeddings: torch.Tensor | None = None) -> list[str]:
         """Make sure every description's adapter is attached; returns the adapter name of each (in order)."""
@@ -189,12 +189,12 @@ class T2LServer:
         names = []
         for lora in loras:
             name = adapter_name(lora.description)
-            if name not in self._attached:
+            if self._attached.get(name) is not lora:  # new, or regenerated after the T2L model's weights changed
                 if isinstance(self.model, PeftModel):
-                    lora.load_into(self.model, adapter_name=name)
+                    lora.load_into(self.model, adapter_name=name)  # adds it, or hot-swaps the stale tensors
                 else:
                     self.model = lora.to_peft_model(self.model, adapter_name=name)
-                self._attached[name] = None
+                self._attached[name] = lora
             self._attached.move_to_end(name)
             names.append(name)
         self._detach_least_recent(keep=set(names))

@@ -132,9 +132,18 @@ def test_n_prompts_with_their_own_adapters_in_one_generate(t2l):
             torch.testing.assert_close(mixed[row], alone[0], atol=1e-5, rtol=1e-4)
     assert not torch.allclose(mixed[0], mixed[3], atol=1e-4)  # the adapter changes the output
 
+    # after a training step the same description gets a new adapter, swapped in under the same name
+    with torch.no_grad():
+        t2l.heads["q_proj"].weight.mul_(3.0)
+        before = mixed[0].clone()
+        server.generate(prompts[:1], descriptions[:1], chat=False, max_new_tokens=1)
+        after = peft_model(**batch, adapter_names=out.adapter_names).logits[0]
+    assert not torch.allclose(before, after, atol=1e-5)
+    calls.batches.clear()
+
     # repeats generate nothing; more descriptions than max_attached detach the least recent ones
     again = server.generate(prompts[:2], descriptions[:2], chat=False, max_new_tokens=2)
-    assert again.generated == 0 and calls.batches == [2]
+    assert again.generated == 1 and calls.batches == [1]  # only the description not regenerated above
     many = ["count words", "say hello", "add numbers", "what is hello", "one two"]
     server.generate(many, many, chat=False, max_new_tokens=1)
     # a batch keeps every adapter it uses attached, even past max_attached; older ones are deleted from the model
