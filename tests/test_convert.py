@@ -292,6 +292,9 @@ def test_cls_token_encoder_matches_the_reference_recipe(tmp_path):
         ids = tokenizer(["solve math problems.", "math."], return_tensors="pt", padding=True)
         cls = bert(**ids).last_hidden_state[:, 0]
     torch.testing.assert_close(got, F.normalize(cls, dim=-1) * 4.0)
+    bert.save_pretrained(tmp_path / "enc")  # the way load_text_encoder builds it: from a folder or Hub id
+    tokenizer.save_pretrained(tmp_path / "enc")
+    torch.testing.assert_close(ClsTokenEncoder(str(tmp_path / "enc")).encode(["solve math problems", "math"]), got)
     assert add_full_stop("classify tweets ") == "classify tweets." and add_full_stop("what is 2+2?") == "what is 2+2?"
 
 
