@@ -323,3 +323,36 @@ def test_t2l_cli_mounts_convert_sakana(tmp_path):
     src = write_reference_dir(tmp_path / "ref", reference_state_dict("L"))
     assert main(["convert-sakana", str(src), str(tmp_path / "out"), "--dtype", "bfloat16"]) == 0
     assert AutoModel.from_pretrained(tmp_path / "out").dtype == torch.bfloat16
+
+
+def test_converted_model_writes_a_peft_adapter_from_text(tmp_path):
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "classify", "tweets", "."]
+    (tmp_path / "vocab.txt").write_text("\n".join(words))
+    torch.manual_seed(0)
+    bert = BertModel(
+        BertConfig(
+            vocab_size=len(words), hidden_size=EMB, num_hidden_layers=1, num_attention_heads=2, intermediate_size=24
+        )
+    )
+    bert.save_pretrained(tmp_path / "gte")
+    BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt")).save_pretrained(tmp_path / "gte")
+    sd = reference_state_dict("L")
+    model = convert_sakana_checkpoint(
+        write_reference_dir(tmp_path / "ref", sd), encoder_name_or_path=str(tmp_path / "gte")
+    )
+    c = model.config
+    model.set_text_encoder(
+        ClsTokenEncoder(c.encoder_name_or_path, max_length=c.encoder_max_length, full_stop=c.add_full_stop)
+    )
+    lora = model.generate_lora("classify tweets")
+    emb = model._text_encoder.encode(["classify tweets"])[0]
+    a, b = reference_lora(sd, {}, emb)["v_proj"]
+    torch.testing.assert_close(
+        lora.state_dict["base_model.model.model.layers.2.self_attn.v_proj.lora_A.weight"], a[2], atol=2e-5, rtol=1e-4
+    )
+    torch.testing.assert_close(
+        lora.state_dict["base_model.model.model.layers.2.self_attn.v_proj.lora_B.weight"], b[2], atol=2e-5, rtol=1e-4
+    )
+    assert lora.lora_config.use_rslora and lora.lora_config.r == RANK
