@@ -24,7 +24,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig, Pre
 
 from .configuration_t2l import T2LConfig
 from .defaults import DEFAULT_ENCODER, resolve
-from .encoders import check_descriptions, load_text_encoder
+from .encoders import add_full_stop, check_descriptions, load_text_encoder
 from .modeling_t2l import T2LModel
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -176,6 +176,8 @@ class GeneratedLoRA:
 def embed_descriptions(model: T2LModel, descriptions: str | list[str]) -> torch.Tensor:
     """Task embeddings `[batch, task_emb_size]` for descriptions, on the model's device and in float32."""
     texts = check_descriptions(descriptions)
+    if model.config.add_full_stop:  # the reference's checkpoints were trained on descriptions ending in "."
+        texts = [add_full_stop(t) for t in texts]
     if model._text_encoder is None:
         model._text_encoder = load_text_encoder(model.config, device=model.device)
     return model._text_encoder.encode(texts).to(model.device)

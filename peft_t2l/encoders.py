@@ -131,6 +131,64 @@ class OneHotEncoder:
         return torch.nn.functional.one_hot(ids, self.embedding_size).float()  # [B, T]
 
 
+def add_full_stop(description: str) -> str:
+    """`"classify sentiment"` -> `"classify sentiment."`; text ending in punctuation or a digit is left alone."""
+    text = description.strip()
+    return text + "." if text[-1:].isalpha() else text
+
+
+class ClsTokenEncoder:
+    """The reference implementation's encoder (encoder_type "cls_token"): [CLS]-token embeddings of a transformers encoder, normalised and scaled as the reference does.
+
+    Args:
+        name_or_path: Hub id or folder of the encoder (e.g. `Alibaba-NLP/gte-large-en-v1.5`).
+        device: where the encoder runs.
+        max_length: longest description in tokens.
+        trust_remote_code: allow the model's own modelling code (gte-large-en-v1.5 needs it).
+        full_stop: append "." to descriptions that end with a letter.
+        model, tokenizer: an already-loaded encoder and tokenizer (then `name_or_path` is only a label).
+
+    Example:
+        ```python
+        >>> encoder = ClsTokenEncoder("Alibaba-NLP/gte-large-en-v1.5", trust_remote_code=True)
+        >>> encoder.encode(["solve math word problems"]).shape
+        torch.Size([1, 1024])
+        ```
+    """
+
+    def __init__(
+        self,
+        name_or_path: str,
+        *,
+        device: str | torch.device = "cpu",
+        max_length: int = 8192,
+        trust_remote_code: bool = False,
+        full_stop: bool = True,
+        model=None,
+        tokenizer=None,
+    ):
+        from transformers import AutoModel, AutoTokenizer
+
+        path = resolve(name_or_path)
+        # fp32 as in the reference (it loads gte in float32); padding must be on the right for the CLS token to be first
+        self.model = model or AutoModel.from_pretrained(path, dtype=torch.float32, trust_remote_code=trust_remote_code)
+        self.model = self.model.to(device).eval()
+        self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        self.tokenizer.padding_side = "right"
+        self.max_length, self.full_stop = max_length, full_stop
+        self.embedding_size = self.model.config.hidden_size
+
+    @torch.no_grad()
+    def encode(self, descriptions: list[str]) -> torch.Tensor:
+        texts = [add_full_stop(d) for d in descriptions] if self.full_stop else list(descriptions)
+        _warn_truncated([len(ids) for ids in self.tokenizer(texts)["input_ids"]], self.max_length)
+        batch = self.tokenizer(
+            texts, return_tensors="pt", padding=True, truncation=True, max_length=self.max_length
+        ).to(self.model.device)
+        cls = self.model(**batch).last_hidden_state[:, 0].float()  # [B, H]
+        return torch.nn.functional.normalize(cls, dim=-1).cpu() * math.sqrt(self.embedding_size)
+
+
 class CachedEncoder:
     """An LRU cache of embeddings in front of any encoder, keyed by description, so repeats cost nothing."""
 
@@ -167,6 +225,14 @@ def load_text_encoder(config: T2LConfig, *, device: str | torch.device = "cpu") 
     elif config.encoder_type == "sentence_transformers":
         encoder = SentenceTransformerEncoder(
             config.encoder_name_or_path, device=device, max_length=config.encoder_max_length
+        )
+    elif config.encoder_type == "cls_token":
+        encoder = ClsTokenEncoder(
+            config.encoder_name_or_path,
+            device=device,
+            max_length=config.encoder_max_length,
+            trust_remote_code=config.encoder_trust_remote_code,
+            full_stop=config.add_full_stop,
         )
     else:
         from .defaults import load_base_model

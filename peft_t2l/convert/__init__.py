@@ -1,6 +1,6 @@
 """Interop with checkpoints from other implementations of Text-to-LoRA."""
 
-from .reference_encoder import ClsTokenEncoder, add_full_stop
+from ..encoders import ClsTokenEncoder, add_full_stop
 from .sakana import (
     ReferenceArgs,
     ReferenceCheckpoint,
