@@ -75,3 +75,12 @@ def test_add_train_parser_plugs_into_a_host_cli():
     args = parser.parse_args(["train", "sft", "--config", "c.yaml", "max_steps=5"])
     assert args.train_command == "sft" and args.config == "c.yaml" and args.overrides == ["max_steps=5"]
     assert callable(args.func)
+
+
+def test_scientific_notation_without_a_dot_is_a_float(tmp_path):
+    # YAML 1.1 reads "3e-4" as a string; the config must still take it as the float everyone means
+    (tmp_path / "c.yaml").write_text("output_dir: runs/x\nlearning_rate: 1e-3\n")
+    config = load_config(SFTConfig, tmp_path / "c.yaml", ["l2_reg_generated_w=5e-4"])
+    assert config.learning_rate == 1e-3 and config.l2_reg_generated_w == 5e-4
+    with pytest.raises(ValueError, match=r"learning_rate='fast' is a str; expected float"):
+        load_config(SFTConfig, None, ["output_dir=runs/x", "learning_rate=fast"])

@@ -285,8 +285,16 @@ def _required(f: dataclasses.Field) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 
 
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _coerce(cls: type, key: str, value: Any, hint: Any) -> Any:
-    """Check `value` against the annotation `hint`; accept ints for floats and 'a,b' strings for lists."""
+    """Check `value` against the annotation `hint`; accept ints and '3e-4' for floats and 'a,b' strings for lists."""
     args = typing.get_args(hint)
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
@@ -299,6 +307,8 @@ def _coerce(cls: type, key: str, value: Any, hint: Any) -> Any:
             return value
     elif hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
+    elif hint is float and isinstance(value, str) and _is_float(value):
+        return float(value)  # YAML 1.1 reads "3e-4" (no dot) as a string; it is what everyone writes
     elif hint is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     elif hint is bool and isinstance(value, bool):
