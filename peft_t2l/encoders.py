@@ -6,6 +6,7 @@ Every encoder returns float32 `[batch, embedding_size]`. Text embeddings are L2-
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
 from collections import OrderedDict
@@ -187,6 +188,32 @@ class ClsTokenEncoder:
         ).to(self.model.device)
         cls = self.model(**batch).last_hidden_state[:, 0].float()  # [B, H]
         return torch.nn.functional.normalize(cls, dim=-1).cpu() * math.sqrt(self.embedding_size)
+
+
+class HashingEncoder:
+    """Words hashed into fixed random vectors: a deterministic, dependency-free stand-in for a sentence encoder.
+
+    Different descriptions get different embeddings and shared words pull them together, which is all tiny test models
+    and offline UI work need; it knows nothing of meaning.
+
+    Example:
+        ```python
+        >>> tiny_t2l.set_text_encoder(HashingEncoder(tiny_t2l.config.task_emb_size))
+        ```
+    """
+
+    def __init__(self, embedding_size: int = 16):
+        self.embedding_size = embedding_size
+
+    def encode(self, descriptions: list[str]) -> torch.Tensor:
+        rows = []
+        for text in descriptions:
+            vec = torch.zeros(self.embedding_size)
+            for word in text.lower().split():
+                seed = int(hashlib.sha256(word.encode()).hexdigest()[:8], 16)
+                vec += torch.randn(self.embedding_size, generator=torch.Generator().manual_seed(seed))
+            rows.append(torch.nn.functional.normalize(vec, dim=0) * math.sqrt(self.embedding_size))
+        return torch.stack(rows)  # [B, E]
 
 
 class CachedEncoder:

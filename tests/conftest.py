@@ -5,7 +5,9 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before anything imports huggingface_hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import hashlib  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import textwrap  # noqa: E402
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -13,6 +15,7 @@ from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
 
 import peft_t2l  # noqa: E402, F401  (registers the auto classes)
 from peft_t2l import T2LModel  # noqa: E402
+from peft_t2l.encoders import HashingEncoder  # noqa: E402
 
 TINY_LLAMA = dict(
     hidden_size=32,
@@ -25,21 +28,38 @@ TINY_LLAMA = dict(
 )
 
 
-class HashEncoder:
-    """A deterministic stand-in for a sentence encoder: words hashed into fixed random vectors."""
+HashEncoder = HashingEncoder  # the tests' stand-in for a sentence encoder
 
-    def __init__(self, embedding_size: int = 16):
-        self.embedding_size = embedding_size
 
-    def encode(self, descriptions: list[str]) -> torch.Tensor:
-        rows = []
-        for text in descriptions:
-            vec = torch.zeros(self.embedding_size)
-            for word in text.lower().split():
-                seed = int(hashlib.sha256(word.encode()).hexdigest()[:8], 16)
-                vec += torch.randn(self.embedding_size, generator=torch.Generator().manual_seed(seed))
-            rows.append(torch.nn.functional.normalize(vec, dim=0) * self.embedding_size**0.5)
-        return torch.stack(rows)
+def run_without_peft_t2l(body: str, tmp_path) -> str:
+    """Run a Python script in a fresh process in which importing peft_t2l fails; return its stdout.
+
+    Proves that what the script loads (a saved adapter, remote code) works for people without this package.
+    """
+    guard = textwrap.dedent(
+        """
+        import importlib.abc, sys
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path, target=None):
+                if name.split(".")[0] == "peft_t2l":
+                    raise ImportError("peft_t2l is blocked in this process")
+        sys.meta_path.insert(0, Block())
+        """
+    )
+    script = guard + textwrap.dedent(body) + '\nassert "peft_t2l" not in sys.modules\n'
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny tensors: thread hand-offs cost more than they save on a shared 2-core machine."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 def make_tiny_llama(seed: int = 0, **overrides) -> LlamaForCausalLM:

@@ -12,13 +12,7 @@ from test_training_helpers import run_fields, tiny_base, tiny_tasks
 from peft_t2l.training.config import LoraTrainConfig, config_from_dict
 from peft_t2l.training.lora import train_lora
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one thread is faster here
 
 
 def test_oracle_loras_are_plain_peft_folders_and_the_base_stays_clean(tmp_path):

@@ -17,12 +17,7 @@ from peft_t2l.training.recon import LoraLibrary, train_recon
 NAMES = ["say_maybe", "say_no", "say_yes"]  # library folders are read in sorted order
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one thread is faster here
 
 
 @pytest.fixture

@@ -19,14 +19,7 @@ from peft_t2l.training.losses import response_loss
 from peft_t2l.training.row_lora import RowLoRA
 from peft_t2l.training.sft import train_sft
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # tiny tensors: thread hand-offs cost more than they save on a shared 2-core machine
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one thread is faster here
 
 
 def test_row_lora_matches_peft_row_by_row(head):

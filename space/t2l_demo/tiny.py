@@ -6,13 +6,12 @@ T2L hypernetwork for it, and a deterministic stand-in for the sentence encoder.
 
 from __future__ import annotations
 
-import hashlib
-
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from peft_t2l import T2LModel
+from peft_t2l.encoders import HashingEncoder
 
 from .runtime import LoadedModels
 
@@ -21,23 +20,6 @@ CHATML = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 SPECIAL_TOKENS = ["<unk>", "<|im_start|>", "<|im_end|>"]
-
-
-class HashEncoder:
-    """Words hashed into fixed random vectors: different descriptions give different task embeddings."""
-
-    def __init__(self, embedding_size: int = 16):
-        self.embedding_size = embedding_size
-
-    def encode(self, descriptions: list[str]) -> torch.Tensor:
-        rows = []
-        for text in descriptions:
-            vec = torch.zeros(self.embedding_size)
-            for word in text.lower().split():
-                seed = int(hashlib.sha256(word.encode()).hexdigest()[:8], 16)
-                vec += torch.randn(self.embedding_size, generator=torch.Generator().manual_seed(seed))
-            rows.append(torch.nn.functional.normalize(vec, dim=0) * self.embedding_size**0.5)
-        return torch.stack(rows)  # [B, E]
 
 
 def tiny_tokenizer() -> PreTrainedTokenizerFast:
@@ -85,7 +67,7 @@ def tiny_models(*, seed: int = 0, slots: int = 4) -> LoadedModels:
             # a fresh T2L's LoRA lives in the head bias, the same for every description: move it into the weights
             head.weight.normal_(0, 0.3)
             head.bias.zero_()
-    t2l.set_text_encoder(HashEncoder(t2l.config.task_emb_size))
+    t2l.set_text_encoder(HashingEncoder(t2l.config.task_emb_size))
     return LoadedModels.from_models(
         t2l.eval(), base, tokenizer, t2l_name="tiny-random-t2l", untrained=True, slots=slots
     )
