@@ -33,7 +33,7 @@ def main() -> None:
     if args.eval:
         summary["eval_table"] = Path(args.eval).read_text()
     model.config.training_summary = summary
-    model.config.name_or_path = "peft_t2l/default_model"
+    model.name_or_path = model.config.name_or_path = "peft_t2l/default_model"
 
     out = Path(args.out)
     # build the new folder next to the old one and swap, so a failed export never leaves a half default behind
