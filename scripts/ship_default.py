@@ -1,7 +1,7 @@
 """Put a trained T2L model (and the multi-task LoRA baseline it is compared with) into the package as the default.
 
     python scripts/ship_default.py --model runs/sft_offset/model --multitask-lora runs/mt_lora/adapter \
-        --eval docs/results/validation/results.md
+        --eval docs/results.md
 
 The model is stored in bfloat16 safetensors (half the size; generation casts nothing else), with the evaluation table
 in its model card. `load_t2l_model("default")` and `t2l ... --model default` then use it, offline.

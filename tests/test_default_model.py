@@ -20,7 +20,7 @@ def test_default_is_small_compact_and_documented():
     assert config["model_type"] == "t2l" and config["base_model_name_or_path"] == DEFAULT_BASE_MODEL
     assert config["dtype"] == "bfloat16" and config["training_summary"]["regime"] == "sft"
     card = (EMBEDDED_T2L / "README.md").read_text()
-    assert "## Evaluation" in card and "| **mean** |" in card and "t2l eval" in card
+    assert "## Evaluation" in card and "| ROUGE-L |" in card and "t2l train sft" in card
 
 
 def test_default_writes_description_dependent_adapters():
