@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from test_evaluation import TINY_SMOL
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from peft_t2l import T2LModel
@@ -60,19 +61,7 @@ def test_eval_end_to_end_on_tiny_models(tasks, tmp_path, capsys):
     if smol is None or encoder is None:
         pytest.skip("the offline SmolLM2 tokenizer or MiniLM encoder package is not installed")
     torch.manual_seed(0)
-    base = LlamaForCausalLM(
-        LlamaConfig(
-            vocab_size=49152,
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            num_key_value_heads=1,
-            bos_token_id=1,
-            eos_token_id=2,
-            pad_token_id=2,
-        )  # fmt: skip
-    )
+    base = LlamaForCausalLM(LlamaConfig(**TINY_SMOL))
     base.save_pretrained(tmp_path / "base")
     AutoTokenizer.from_pretrained(str(smol)).save_pretrained(tmp_path / "base")
     t2l = T2LModel.from_base_model(base, latent_size=16, head_in_size=16, encoder_name_or_path=DEFAULT_ENCODER)
