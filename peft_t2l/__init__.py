@@ -14,10 +14,12 @@ T2LModel.register_for_auto_class("AutoModel")
 from .adapters import GeneratedLoRA, generate_lora, lora_config  # noqa: E402
 from .defaults import DEFAULT_BASE_MODEL, DEFAULT_ENCODER, load_base_model  # noqa: E402
 from .peft_integration import T2LLoraConfig, add_task, get_peft_model, load_t2l_model, switch_task  # noqa: E402
+from .serving import AdapterCache, T2LServer  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AdapterCache",
     "DEFAULT_BASE_MODEL",
     "DEFAULT_ENCODER",
     "GeneratedLoRA",
@@ -25,6 +27,7 @@ __all__ = [
     "T2LLoraConfig",
     "T2LModel",
     "T2LOutput",
+    "T2LServer",
     "add_task",
     "generate_lora",
     "get_peft_model",
