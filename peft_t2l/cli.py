@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_USAGE = 0, 2
 
 
 class CLIError(Exception):
@@ -173,10 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or EXIT_OK)
-    except CLIError as err:
-        print(f"t2l {args.command}: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    except (ValueError, TypeError) as err:  # validation errors from the library already name the value and the fix
+    # CLIError, and the library's validation errors, already name the value and the fix: no traceback
+    except (CLIError, ValueError, TypeError) as err:
         print(f"t2l {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
 

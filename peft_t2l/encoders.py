@@ -139,7 +139,9 @@ def add_full_stop(description: str) -> str:
 
 
 class ClsTokenEncoder:
-    """The reference implementation's encoder (encoder_type "cls_token"): [CLS]-token embeddings of a transformers encoder, normalised and scaled as the reference does.
+    """The reference implementation's encoder (encoder_type "cls_token").
+
+    [CLS]-token embeddings of a transformers encoder, normalised and scaled as the reference does.
 
     Args:
         name_or_path: Hub id or folder of the encoder (e.g. `Alibaba-NLP/gte-large-en-v1.5`).
@@ -259,7 +261,7 @@ def load_text_encoder(config: T2LConfig, *, device: str | torch.device = "cpu") 
             device=device,
             max_length=config.encoder_max_length,
             trust_remote_code=config.encoder_trust_remote_code,
-            full_stop=config.add_full_stop,
+            full_stop=False,  # embed_descriptions applies config.add_full_stop once, for every encoder type
         )
     else:
         from .defaults import load_base_model

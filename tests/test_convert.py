@@ -296,14 +296,14 @@ def test_cls_token_encoder_matches_the_reference_recipe(tmp_path):
     tokenizer.save_pretrained(tmp_path / "enc")
     torch.testing.assert_close(ClsTokenEncoder(str(tmp_path / "enc")).encode(["solve math problems", "math"]), got)
     assert add_full_stop("classify tweets ") == "classify tweets." and add_full_stop("what is 2+2?") == "what is 2+2?"
-    # a converted config names this encoder; load_text_encoder must build it (not fall through to another type)
-    from peft_t2l import T2LConfig
-    from peft_t2l.encoders import load_text_encoder
+    # a converted config names this encoder: a model built from it must read descriptions with the same recipe
+    # (load_text_encoder builds the CLS encoder, embed_descriptions adds the full stops)
+    from peft_t2l import T2LConfig, T2LModel
 
     config = T2LConfig(
         encoder_type="cls_token", encoder_name_or_path=str(tmp_path / "enc"), task_emb_size=16, add_full_stop=True
     )
-    torch.testing.assert_close(load_text_encoder(config).encode(["solve math problems", "math"]), got)
+    torch.testing.assert_close(T2LModel(config).embed_descriptions(["solve math problems", "math"]), got)
 
 
 def test_inference_fast_path_equals_the_differentiable_path(tmp_path):
