@@ -19,6 +19,7 @@ from torch import nn
 from ..adapters import read_lora_folder
 from ..data import Task, TaskMixSampler
 from ..modeling_t2l import T2LModel, T2LOutput
+from ..peft_integration import load_t2l_model
 from .config import HypernetFields, SFTConfig, config_to_dict
 from .engine import LossOutput, TrainResult, make_accelerator, train_loop
 from .inputs import frozen_base, tokenize_tasks, training_tasks
@@ -152,7 +153,7 @@ def build_t2l(config: HypernetFields, base_model: nn.Module | str, task_names: l
         ```
     """
     if config.init_from:
-        return T2LModel.from_pretrained(config.init_from)
+        return load_t2l_model(config.init_from)  # clear errors for a missing or truncated folder
     one_hot = config.encoder_type == "one_hot"
     return T2LModel.from_base_model(
         base_model,
