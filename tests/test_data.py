@@ -52,6 +52,31 @@ def test_eval_descriptions_and_hold_out(tmp_path):
     assert task.instances[0].output == "3"
 
 
+def test_split_instances_holds_out_the_last_ones_and_never_more_than_half():
+    task = tiny_tasks()[0]  # 12 instances
+    kept, held = task.split_instances(3)
+    assert kept.instances == task.instances[:9] and held.instances == task.instances[9:]
+    kept, held = task.split_instances(100)  # capped: training keeps at least half
+    assert len(kept.instances) == 6 and len(held.instances) == 6
+    assert task.split_instances(0) == (task, task)
+    one = Task("one", ("d",), (Instance("x", ("y",)),))
+    with pytest.raises(ValueError, match="'one' has 1 instance"):
+        one.split_instances(2)
+
+
+def test_training_tasks_leave_the_held_out_instances_out(tmp_path):
+    from peft_t2l.training.config import LoraTrainConfig
+    from peft_t2l.training.inputs import training_tasks
+
+    write_tasks(tmp_path / "tasks", tiny_tasks())
+    config = LoraTrainConfig(output_dir=str(tmp_path / "out"), data=str(tmp_path / "tasks"), num_holdout_instances=4)
+    (task, *_) = training_tasks(config, None)
+    full = load_tasks(tmp_path / "tasks", names=[task.name])[0]
+    assert task.instances == full.instances[:8]
+    with pytest.raises(ValueError, match="num_holdout_instances=-1"):
+        LoraTrainConfig(output_dir=str(tmp_path / "out"), num_holdout_instances=-1)
+
+
 def test_raw_sni_task_file(tmp_path):
     raw = {
         "Definition": ["Answer the question with yes or no."],

@@ -287,6 +287,15 @@ def test_max_instances_does_not_change_the_label_set(tokenizer):
     assert report.tasks["task_choice"].max_new_tokens == 2
 
 
+def test_holdout_instances_scores_only_what_training_left_out(tokenizer):
+    config = EvalConfig(holdout_instances=2, max_new_tokens=2)
+    report = evaluate([SystemSpec("base")], [CHOICE], model=tiny_smol(), tokenizer=tokenizer, config=config, log=None)
+    result = report.tasks["task_choice"]
+    assert result.labels == ["A", "B"] and result.num_instances == 2  # the last 2 of 5, labels read from all 5
+    with pytest.raises(ValueError, match="holdout_instances=-1"):
+        EvalConfig(holdout_instances=-1)
+
+
 def test_bad_inputs_raise_value_errors(tmp_path, tokenizer):
     with pytest.raises(ValueError, match="kind"):
         SystemSpec("oracle-ish")

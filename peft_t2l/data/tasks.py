@@ -79,6 +79,34 @@ class Task:
         held = self.descriptions[keep:]
         return replace(self, descriptions=self.descriptions[:keep], eval_descriptions=self.eval_descriptions + held)
 
+    def split_instances(self, count: int) -> tuple[Task, Task]:
+        """Split off the last `count` instances (at most half of them) for evaluating a seen task on unseen inputs.
+
+        Training's `num_holdout_instances=N` keeps the first part; `t2l eval --holdout-instances N` scores the second,
+        so the same N always names the same instances.
+
+        Args:
+            count: how many instances to hold out; capped at half the task's instances so training keeps most.
+
+        Returns:
+            `(kept, held_out)`; with `count <= 0`, `(self, self)`.
+
+        Example:
+            ```python
+            >>> train_part, eval_part = task.split_instances(8)
+            ```
+        """
+        if count <= 0:
+            return self, self
+        held = min(count, len(self.instances) // 2)
+        if held == 0:
+            raise ValueError(
+                f"task {self.name!r} has {len(self.instances)} instance(s), too few to hold any out; "
+                "give it at least 2 instances or hold out none (0)."
+            )
+        cut = len(self.instances) - held
+        return replace(self, instances=self.instances[:cut]), replace(self, instances=self.instances[cut:])
+
 
 def task_from_dict(data: dict[str, Any], *, name: str | None = None) -> Task:
     """Build a `Task` from the project's JSON schema or from a raw SNI task file, whichever `data` is.

@@ -48,6 +48,13 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     r = p.add_argument_group("run")
     r.add_argument("--max-instances", type=int, default=None, help="first N instances per task (default: all)")
     r.add_argument(
+        "--holdout-instances",
+        type=int,
+        default=None,
+        metavar="N",
+        help="only the last N instances per task (at most half): those training's num_holdout_instances=N kept out",
+    )
+    r.add_argument(
         "--max-new-tokens", type=int, default=64, help="cap on answer tokens (per task: longest reference+8)"
     )
     r.add_argument("--batch-size", type=int, default=8, help="prompts per generate call")
@@ -77,6 +84,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             holdout=args.holdout,
             num_descriptions=args.num_descriptions,
             max_instances=args.max_instances,
+            holdout_instances=args.holdout_instances or 0,
             max_new_tokens=args.max_new_tokens,
             batch_size=args.batch_size,
             max_labels=args.max_labels,
@@ -145,6 +153,7 @@ def run(
     num_descriptions: int,
     max_instances: int | None,
     max_new_tokens: int,
+    holdout_instances: int = 0,
     batch_size: int,
     max_labels: int,
     keep_predictions: bool,
@@ -169,6 +178,7 @@ def run(
         raise ValueError(f"--holdout {holdout} is negative; use 0 or the N training held out.")
     config = EvalConfig(
         max_instances=max_instances,
+        holdout_instances=holdout_instances,
         max_new_tokens=max_new_tokens,
         batch_size=batch_size,
         num_descriptions=num_descriptions,
@@ -199,7 +209,7 @@ def _command_line(args: argparse.Namespace) -> str:
         if values[option]:
             parts += ["--" + option.replace("_", "-"), *values[option]]
     for option in ("base_model", "multitask_lora", "oracle_dir", "num_descriptions", "holdout", "max_instances",
-                   "max_new_tokens", "batch_size", "max_labels", "out"):  # fmt: skip
+                   "holdout_instances", "max_new_tokens", "batch_size", "max_labels", "out"):  # fmt: skip
         if values[option] is not None:
             parts += ["--" + option.replace("_", "-"), str(values[option])]
     for item in values["t2l"]:

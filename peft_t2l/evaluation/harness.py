@@ -32,6 +32,8 @@ class EvalConfig:
 
     Args:
         max_instances: evaluate at most this many instances per task (the first ones).
+        holdout_instances: evaluate only the last N instances of each task (at most half), the ones training's
+            `num_holdout_instances=N` kept out: seen tasks on unseen inputs. `max_instances` then applies to those.
         max_new_tokens: cap on generated tokens; each task gets its longest reference plus a small margin, at most this.
         batch_size: prompts per `generate` call, and sequences per forward when scoring choices.
         num_descriptions: descriptions per task for systems that read one; a task's score is the mean over them.
@@ -46,6 +48,9 @@ class EvalConfig:
     """
 
     max_instances: int | None = field(default=None, metadata={"help": "Instances per task (first N; all if None)."})
+    holdout_instances: int = field(
+        default=0, metadata={"help": "Only the last N instances per task (those training held out); 0: all."}
+    )
     max_new_tokens: int = field(default=64, metadata={"help": "Cap on generated tokens per answer."})
     batch_size: int = field(default=8, metadata={"help": "Prompts per generate call / sequences per forward."})
     num_descriptions: int = field(
@@ -61,6 +66,11 @@ class EvalConfig:
                 raise ValueError(f"EvalConfig.{name}={getattr(self, name)} must be at least 1.")
         if self.max_instances is not None and self.max_instances < 1:
             raise ValueError(f"EvalConfig.max_instances={self.max_instances} must be at least 1, or None for all.")
+        if self.holdout_instances < 0:
+            raise ValueError(
+                f"EvalConfig.holdout_instances={self.holdout_instances} is negative; use 0 (all instances) or the N "
+                "that training's num_holdout_instances kept out."
+            )
         if self.max_labels < 2:
             raise ValueError(f"EvalConfig.max_labels={self.max_labels} must be at least 2.")
 
@@ -318,6 +328,7 @@ def _plan(task: Task, tokenizer, config: EvalConfig) -> _TaskPlan:
         len(tokenizer(out, add_special_tokens=False)["input_ids"]) for i in task.instances for out in i.outputs
     )
     budget = min(config.max_new_tokens, longest + ANSWER_MARGIN_TOKENS)
+    task = task.split_instances(config.holdout_instances)[1]
     if config.max_instances is not None:
         task = replace(task, instances=task.instances[: config.max_instances])
     return _TaskPlan(task, labels, budget)

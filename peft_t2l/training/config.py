@@ -80,6 +80,13 @@ class DataFields:
     )
     tasks: list[str] | None = field(default=None, metadata={"help": "Train on these tasks only (default: all)."})
     max_instances_per_task: int | None = field(default=None, metadata={"help": "Use the first N instances per task."})
+    num_holdout_instances: int = field(
+        default=0,
+        metadata={
+            "help": "Keep the last N instances of each task (at most half) out of training, so seen tasks can be "
+            "evaluated on unseen inputs with `t2l eval --holdout-instances N`."
+        },
+    )
     base_model: str = field(default=DEFAULT_BASE_MODEL, metadata={"help": "Hub id or folder of the frozen base LLM."})
     max_prompt_length: int = field(
         default=96, metadata={"help": "Longest prompt in tokens; longer ones keep their end."}
@@ -100,6 +107,8 @@ class DataFields:
                 _fail(self, attr, getattr(self, attr), "use a positive integer.")
         if self.max_instances_per_task is not None and self.max_instances_per_task <= 0:
             _fail(self, "max_instances_per_task", self.max_instances_per_task, "use a positive integer or null.")
+        if self.num_holdout_instances < 0:
+            _fail(self, "num_holdout_instances", self.num_holdout_instances, "use 0 or a positive integer.")
         if not 0.0 <= self.label_smoothing < 1.0:
             _fail(self, "label_smoothing", self.label_smoothing, "use a value in [0, 1), e.g. 0.1.")
         if self.neftune_noise_alpha < 0:

@@ -13,7 +13,8 @@ from .config import DataFields
 
 
 def training_tasks(config: DataFields, tasks: list[Task] | None, *, holdout: int = 0) -> list[Task]:
-    """The config's tasks (or the given ones), with `holdout` descriptions per task moved to evaluation.
+    """The config's tasks (or the given ones), with `holdout` descriptions per task moved to evaluation and the
+    config's `num_holdout_instances` instances per task left out.
 
     Example:
         ```python
@@ -25,7 +26,7 @@ def training_tasks(config: DataFields, tasks: list[Task] | None, *, holdout: int
     names = [t.name for t in tasks]
     if len(set(names)) != len(names):
         raise ValueError(f"task names must be unique; found duplicates in {names}.")
-    return [t.hold_out_descriptions(holdout) for t in tasks]
+    return [t.split_instances(config.num_holdout_instances)[0].hold_out_descriptions(holdout) for t in tasks]
 
 
 def frozen_base(config: DataFields, base_model: nn.Module | None, tokenizer, device: torch.device):
