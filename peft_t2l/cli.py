@@ -130,6 +130,7 @@ def _load(model: str):
 _PLUGINS = (
     ("peft_t2l.training.cli", "add_train_parser"),
     ("peft_t2l.evaluation.cli", "add_eval_parser"),
+    ("peft_t2l.evaluation.cli", "add_eval_merge_parser"),
     ("peft_t2l.convert.cli", "add_convert_parser"),
 )
 

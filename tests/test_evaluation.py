@@ -15,7 +15,9 @@ from peft_t2l.defaults import DEFAULT_BASE_MODEL, offline_base_model_path
 from peft_t2l.evaluation import (
     AdapterHost,
     EvalConfig,
+    EvalReport,
     SystemSpec,
+    TaskResult,
     detect_label_set,
     evaluate,
     exact_match,
@@ -26,6 +28,8 @@ from peft_t2l.evaluation import (
     user_turn,
     write_report,
 )
+from peft_t2l.evaluation.harness import TaskInfo
+from peft_t2l.evaluation.reports import markdown_tables, merge_reports
 
 # SmolLM2's vocabulary with a 16-wide, 1-layer body: the real tokenizer and chat template at ~1.6M parameters
 TINY_SMOL = dict(
@@ -307,3 +311,129 @@ def test_bad_inputs_raise_value_errors(tmp_path, tokenizer):
         EvalConfig(batch_size=0)
     with pytest.raises(ValueError, match="unique"):
         evaluate([SystemSpec("base"), SystemSpec("base")], [FREE], model=tiny_smol(), tokenizer=tokenizer)
+
+
+# ---- reading back and merging reports --------------------------------------------------------------------------
+
+
+def test_report_from_dict_round_trips(tokenizer):
+    config = EvalConfig(max_new_tokens=2, batch_size=2)
+    systems = [SystemSpec("base"), SystemSpec("base+description", descriptions="train")]
+    report = evaluate(systems, [CHOICE, FREE], model=tiny_smol(), tokenizer=tokenizer, config=config, log=None)
+    data = report.to_dict()
+    again = EvalReport.from_dict(json.loads(json.dumps({"command": "t2l eval ...", **data})))  # as results.json
+    assert again.to_dict() == data
+    assert isinstance(again.tasks["task_choice"], TaskInfo) and again.tasks["task_choice"].labels == ["A", "B"]
+    assert isinstance(again.results["base"]["task_free"], TaskResult)
+    assert again.results["base+description@train"]["task_choice"].descriptions == [CHOICE.descriptions[0]]
+    assert again.truncated_prompts == report.truncated_prompts and again.seconds == {}
+    with pytest.raises(ValueError, match="missing \\['tasks'\\]"):
+        EvalReport.from_dict({k: v for k, v in data.items() if k != "tasks"})
+
+
+def test_merging_runs_of_different_systems_equals_one_run_of_all(tokenizer):
+    t2l = make_tiny_t2l(tiny_smol(), task_emb_size=16)
+    systems = [
+        SystemSpec("base"),
+        SystemSpec("t2l", name="t2l@train", source=t2l, descriptions="train"),
+        SystemSpec("base+description", descriptions="train"),
+        SystemSpec("t2l", name="t2l@random", source=t2l, descriptions="random"),
+    ]
+    # max_prompt_tokens cuts some prompts in both runs (task_choice's 35 tokens, and every prompt with a description),
+    # so the merged truncation count is checked too
+    config = EvalConfig(max_new_tokens=3, batch_size=2, num_descriptions=2, max_prompt_tokens=34)
+
+    def run(specs):  # a fresh copy of the base model per run, as in separate processes
+        return evaluate(specs, [CHOICE, FREE], model=tiny_smol(), tokenizer=tokenizer, config=config, log=None)
+
+    together, first, second = run(systems), run(systems[:2]), run(systems[2:])
+    merged = merge_reports([first, second])
+    assert first.truncated_prompts > 0 and second.truncated_prompts > 0
+    assert merged.to_dict() == together.to_dict()  # every score, answer, choice, mean and count
+    assert list(merged.results) == [s.name for s in systems]
+    assert list(merged.seconds) == [s.name for s in systems]
+    # the systems do not all give the same results, so a column landing under the wrong name would show
+    assert len({json.dumps(merged.to_dict()["results"][s.name]) for s in systems}) > 1
+
+
+def _base_report(tokenizer, **config) -> EvalReport:
+    config = EvalConfig(**{"max_new_tokens": 2, "batch_size": 2, **config})
+    return evaluate(
+        [SystemSpec("base")], [CHOICE, FREE], model=tiny_smol(), tokenizer=tokenizer, config=config, log=None
+    )
+
+
+def _edited(report: EvalReport, edit) -> EvalReport:
+    """A copy of `report` with its system renamed to `other` and `edit(data)` applied to its dict."""
+    data = json.loads(json.dumps(report.to_dict()))
+    data["systems"] = {"other": data["systems"].pop("base")}
+    data["results"] = {"other": data["results"].pop("base")}
+    edit(data)
+    return EvalReport.from_dict(data)
+
+
+@pytest.mark.parametrize(
+    "edit, field",
+    [
+        (lambda d: d["tasks"].pop("task_free"), r"tasks: only in runs/a: \['task_free'\]"),
+        (
+            lambda d: d["tasks"]["task_choice"].update(num_instances=3),
+            r"tasks\['task_choice'\]\.num_instances: 5 vs 3",
+        ),
+        (lambda d: d["tasks"]["task_free"].update(max_new_tokens=9), r"tasks\['task_free'\]\.max_new_tokens"),
+        (lambda d: d["tasks"]["task_choice"].update(labels=None), r"tasks\['task_choice'\]\.labels"),
+        (lambda d: d["config"].update(batch_size=4), r"config\['batch_size'\]: 2 vs 4"),
+        (lambda d: d["config"].update(max_instances=20), r"config\['max_instances'\]: None vs 20"),
+        (lambda d: d["config"].update(num_descriptions=3), r"config\['num_descriptions'\]"),
+        (lambda d: d["config"].pop("max_labels"), r"config\['max_labels'\]: 10 vs '<missing>'"),
+    ],
+)
+def test_merge_rejects_runs_that_evaluated_different_things(tokenizer, edit, field):
+    report = _base_report(tokenizer)
+    with pytest.raises(ValueError, match=f"runs/a and runs/b differ in {field}"):
+        merge_reports([report, _edited(report, edit)], names=["runs/a", "runs/b"])
+
+
+def test_merge_ignores_keep_predictions_and_sums_counts(tokenizer):
+    kept = _base_report(tokenizer)
+    dropped = _base_report(tokenizer, keep_predictions=False)
+    kept.truncated_prompts, dropped.truncated_prompts = 2, 3
+    merged = merge_reports([kept, _edited(dropped, lambda d: None)])
+    assert list(merged.results) == ["base", "other"]
+    assert merged.config["keep_predictions"] is False  # only if every run kept them
+    assert merged.results["base"]["task_free"].predictions and not merged.results["other"]["task_free"].predictions
+    assert merged.truncated_prompts == 5  # the harness counts every pass of every system
+    with pytest.raises(ValueError, match="at least two reports"):
+        merge_reports([kept])
+
+
+def test_merge_keeps_an_identical_duplicate_once_and_rejects_a_different_one(tokenizer):
+    config = EvalConfig(max_new_tokens=2, batch_size=2)
+    base = _base_report(tokenizer)
+    both = evaluate(
+        [SystemSpec("base"), SystemSpec("base+description", descriptions="train")],
+        [CHOICE, FREE],
+        model=tiny_smol(),
+        tokenizer=tokenizer,
+        config=config,
+        log=None,
+    )
+    merged = merge_reports([base, both])
+    assert list(merged.results) == ["base", "base+description@train"]
+    assert merged.to_dict() == both.to_dict()
+
+    changed = EvalReport.from_dict(both.to_dict())
+    changed.results["base"]["task_free"].rouge_l += 1.0
+    with pytest.raises(ValueError, match="system 'base' is in runs/a and runs/b with different results"):
+        merge_reports([base, changed], names=["runs/a", "runs/b"])
+    moved = EvalReport.from_dict(both.to_dict())
+    moved.systems["base"]["source"] = "elsewhere"
+    with pytest.raises(ValueError, match="system 'base' is in report 0 and report 1 with different specs"):
+        merge_reports([base, moved])
+
+
+def test_markdown_quotes_every_command_of_a_merged_report(tokenizer):
+    report = _base_report(tokenizer)
+    assert "```\nt2l eval --a\nt2l eval --b\n```" in markdown_tables(report, command=["t2l eval --a", "t2l eval --b"])
+    assert "```\nt2l eval --a\n```" in markdown_tables(report, command="t2l eval --a")
+    assert "```" not in markdown_tables(report)

@@ -1,4 +1,4 @@
-"""`t2l eval`: exit code 2 with a clear message on bad input, and one end-to-end run on tiny models."""
+"""`t2l eval` and `t2l eval-merge`: exit code 2 with a clear message on bad input, end-to-end runs on tiny models."""
 
 import json
 
@@ -10,6 +10,8 @@ from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 from peft_t2l import T2LModel
 from peft_t2l.cli import main
 from peft_t2l.defaults import DEFAULT_ENCODER, offline_base_model_path, offline_encoder_path
+from peft_t2l.evaluation import EvalConfig, write_report
+from peft_t2l.evaluation.harness import EvalReport, TaskInfo, TaskResult
 
 
 def write_task(folder, name, pairs, descriptions):
@@ -83,3 +85,105 @@ def test_eval_end_to_end_on_tiny_models(tasks, tmp_path, capsys):
     assert data["command"].startswith("t2l eval --tasks ")
     assert (out / "scores.png").stat().st_size > 0
     assert "| **mean** |" in capsys.readouterr().out
+
+
+# ---- t2l eval-merge --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_base(tmp_path):
+    """A saved 1.6M-parameter Llama with SmolLM2's tokenizer: a --base-model folder."""
+    smol = offline_base_model_path()
+    if smol is None:
+        pytest.skip("the offline SmolLM2 tokenizer package is not installed")
+    torch.manual_seed(0)
+    LlamaForCausalLM(LlamaConfig(**TINY_SMOL)).save_pretrained(tmp_path / "base")
+    AutoTokenizer.from_pretrained(str(smol)).save_pretrained(tmp_path / "base")
+    return tmp_path / "base"
+
+
+def test_eval_merge_end_to_end_equals_one_run(tasks, tiny_base, tmp_path, capsys):
+    common = ["--tasks", str(tasks), "--base-model", str(tiny_base), "--max-new-tokens", "3", "--batch-size", "4"]
+    assert main(["eval", *common, "--base", "--out", str(tmp_path / "a")]) == 0
+    assert main(["eval", *common, "--base-with-description", "--out", str(tmp_path / "b")]) == 0
+    assert main(["eval", *common, "--base", "--base-with-description", "--out", str(tmp_path / "ab")]) == 0
+    capsys.readouterr()
+    out = tmp_path / "merged"
+    assert main(["eval-merge", "--out", str(out), str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+
+    merged = json.loads((out / "results.json").read_text())
+    commands = [json.loads((tmp_path / run / "results.json").read_text())["command"] for run in ("a", "b")]
+    assert merged["command"] == commands and all(c.startswith("t2l eval --tasks ") for c in commands)
+    together = json.loads((tmp_path / "ab" / "results.json").read_text())
+    assert {**merged, "command": None} == {**together, "command": None}  # the same numbers as one run of both
+    markdown = (out / "results.md").read_text()
+    assert f"```\n{commands[0]}\n{commands[1]}\n```" in markdown
+    assert "| task | base | base+description@train |" in markdown
+    assert (out / "scores.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert list(json.loads((out / "timing.json").read_text())["seconds_per_system"]) == list(together["results"])
+    printed = capsys.readouterr().out
+    assert "| **mean** |" in printed and f"wrote {out / 'results.json'}" in printed
+
+
+def _fake_run(folder, *, batch_size=8, system="base"):
+    """A `t2l eval` folder written without a model: one task, one system."""
+    report = EvalReport(
+        config=vars(EvalConfig(batch_size=batch_size)),
+        tasks={"task_x": TaskInfo(num_instances=2, max_new_tokens=5, labels=None)},
+        systems={system: {"kind": "base", "source": None, "descriptions": None}},
+        results={system: {"task_x": TaskResult(rouge_l=50.0, exact_match=0.0)}},
+    )
+    write_report(report, folder, command=f"t2l eval --out {folder}")
+    return folder
+
+
+def _merge_sources(tmp, case: str) -> list:
+    """SRC_DIR arguments for one bad-input case: a good run first, then the bad part."""
+    a = _fake_run(tmp / "a")
+    if case == "missing":
+        return [a, tmp / "missing"]
+    if case == "empty":
+        (tmp / "empty").mkdir()
+        return [a, tmp / "empty"]
+    if case == "one":
+        return [a]
+    if case == "twice":
+        return [a, tmp / "a"]
+    if case == "batch":
+        return [a, _fake_run(tmp / "b", batch_size=4, system="other")]
+    (tmp / "bad").mkdir()
+    (tmp / "bad" / "results.json").write_text("[]")
+    return [a, tmp / "bad"]
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing", "missing is not a folder"),
+        ("empty", "empty has no results.json"),
+        ("one", "pass at least two t2l eval --out folders"),
+        ("twice", "is given twice"),
+        ("batch", "differ in config['batch_size']: 8 vs 4"),
+        ("bad", "is not an evaluation report"),
+    ],
+)
+def test_eval_merge_bad_input_exits_2_with_a_message(tmp_path, capsys, case, message):
+    out = tmp_path / "merged"
+    code = main(["eval-merge", "--out", str(out), *map(str, _merge_sources(tmp_path, case))])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("t2l eval-merge: error: ") and message in err
+    assert not out.exists()
+
+
+def test_eval_merge_of_fake_runs_lists_both_commands(tmp_path, capsys):
+    a, b = _fake_run(tmp_path / "a"), _fake_run(tmp_path / "b", system="other")
+    assert main(["eval-merge", "--out", str(tmp_path / "m"), str(a), str(b)]) == 0
+    data = json.loads((tmp_path / "m" / "results.json").read_text())
+    assert data["command"] == [f"t2l eval --out {a}", f"t2l eval --out {b}"]
+    assert list(data["results"]) == ["base", "other"]
+    # a merged folder merges again: its commands are flattened into the new list
+    c = _fake_run(tmp_path / "c", system="third")
+    assert main(["eval-merge", "--out", str(tmp_path / "m2"), str(tmp_path / "m"), str(c)]) == 0
+    again = json.loads((tmp_path / "m2" / "results.json").read_text())
+    assert again["command"] == [*data["command"], f"t2l eval --out {c}"]

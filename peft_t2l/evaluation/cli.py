@@ -2,6 +2,7 @@
 
 t2l eval --tasks /work/shared/data/sni/validation --base --base-with-description --out docs/results
 t2l eval --tasks data/sni/train --holdout 8 --descriptions train heldout random --t2l sft=runs/sft --out runs/eval
+t2l eval-merge --out runs/eval runs/eval-base runs/eval-t2l   # runs of different systems, side by side
 """
 
 from __future__ import annotations
@@ -63,6 +64,72 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     r.add_argument("--out", required=True, help="folder for results.json, results.md, scores.png, timing.json")
     p.set_defaults(func=cmd_eval)
     return p
+
+
+def add_eval_merge_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the `eval-merge` sub-command to a `t2l` parser: one report from several `t2l eval` runs.
+
+    Args:
+        subparsers: the result of `parser.add_subparsers()`.
+
+    Example:
+        ```python
+        >>> sub = parser.add_subparsers(dest="command")
+        >>> add_eval_merge_parser(sub)
+        ```
+    """
+    p = subparsers.add_parser(
+        "eval-merge", help="merge the reports of t2l eval runs of different systems on the same tasks"
+    )
+    p.add_argument("sources", nargs="+", metavar="SRC_DIR", help="--out folders of t2l eval runs (at least two)")
+    p.add_argument(
+        "--out", required=True, help="folder for the merged results.json, results.md, scores.png, timing.json"
+    )
+    p.set_defaults(func=cmd_eval_merge)
+    return p
+
+
+def cmd_eval_merge(args: argparse.Namespace) -> int:
+    """Run `t2l eval-merge`; returns 0, or 2 with a message on stderr when an input is wrong."""
+    try:
+        return merge(args.sources, out=args.out)
+    except ValueError as err:
+        print(f"t2l eval-merge: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def merge(sources: list[str], *, out: str) -> int:
+    """Read the `t2l eval` folders `sources`, merge them (see `merge_reports`), write the reports; returns 0.
+
+    The merged `results.json` stores the source commands as a list, in the order of `sources`.
+
+    Example:
+        ```python
+        >>> merge(["runs/eval-base", "runs/eval-t2l"], out="runs/eval")
+        ```
+    """
+    from .reports import merge_reports, read_report, write_report
+
+    if len(sources) < 2:
+        raise ValueError(
+            f"got one SRC_DIR ({sources[0]}); pass at least two t2l eval --out folders, "
+            "e.g. t2l eval-merge --out runs/eval runs/eval-a runs/eval-b."
+        )
+    resolved = [Path(s).resolve() for s in sources]
+    for i, folder in enumerate(resolved):
+        if folder in resolved[:i]:
+            raise ValueError(f"SRC_DIR {sources[i]} is given twice; pass each run once.")
+    if Path(out).resolve() in resolved:
+        raise ValueError(f"--out {out} is also a SRC_DIR; write the merged report to a new folder.")
+    runs = [read_report(source) for source in sources]
+    merged = merge_reports([report for report, _, _ in runs], names=sources)
+    commands = []
+    for _, command, _ in runs:  # a source may itself be a merged report, with a list of commands
+        commands += command if isinstance(command, list) else [command] if command else []
+    files = write_report(merged, out, command=commands)
+    print(files.markdown.read_text())
+    print(f"wrote {files.json}, {files.markdown}, {files.plot}")
+    return EXIT_OK
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

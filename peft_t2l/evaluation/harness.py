@@ -142,6 +142,40 @@ class EvalReport:
             "truncated_prompts": self.truncated_prompts,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict) -> EvalReport:
+        """The report `to_dict()` wrote (e.g. read back from `results.json`); `means` and `command` are ignored.
+
+        `EvalReport.from_dict(r.to_dict()).to_dict() == r.to_dict()`. Wall times are not in the dict, so `seconds`
+        starts empty (`read_report` fills it from `timing.json`).
+
+        Args:
+            data: a dict with the keys `config`, `tasks`, `systems`, `results` and optionally `truncated_prompts`.
+
+        Example:
+            ```python
+            >>> report = EvalReport.from_dict(json.loads(Path("runs/eval/results.json").read_text()))
+            ```
+        """
+        missing = [key for key in ("config", "tasks", "systems", "results") if key not in data]
+        if missing:
+            raise ValueError(
+                f"not an evaluation report: missing {missing}; pass the results.json that t2l eval wrote."
+            )
+        try:
+            return cls(
+                config=dict(data["config"]),
+                tasks={name: TaskInfo(**info) for name, info in data["tasks"].items()},
+                systems={name: dict(spec) for name, spec in data["systems"].items()},
+                results={
+                    system: {task: TaskResult(**result) for task, result in per_task.items()}
+                    for system, per_task in data["results"].items()
+                },
+                truncated_prompts=int(data.get("truncated_prompts", 0)),
+            )
+        except (AttributeError, TypeError) as err:  # a field renamed or missing, or a value of the wrong shape
+            raise ValueError(f"not an evaluation report ({err}); pass the results.json that t2l eval wrote.") from err
+
 
 def user_turn(task_input: str, description: str | None = None) -> str:
     """The user turn of the prompt protocol: the input, or the description, a blank line, and the input.

@@ -1,18 +1,27 @@
 """Report files of one run: `results.json` (every number and answer), `results.md` (tables), `scores.png` (plot).
 
 `results.json` and `results.md` depend only on the inputs, so two runs of the same command write identical files;
-wall times go to `timing.json` instead.
+wall times go to `timing.json` instead. `read_report` reads such a folder back and `merge_reports` puts the systems
+of several runs over the same tasks side by side (`t2l eval-merge`).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .harness import EvalReport
 
 METRICS = {"rouge_l": "ROUGE-L", "exact_match": "Exact match", "mc_accuracy": "Multiple-choice accuracy"}
+
+# Config keys merged runs may differ in: `keep_predictions` only decides what is stored. `batch_size` is compared:
+# `generate_answers` and `option_log_likelihoods` sort prompts by length and left-pad each batch, so another batch
+# size gives other padded widths and matmul shapes. The attention mask makes padding exact in theory, but the
+# floating-point sums are not bit-identical across shapes (kernels, bf16, GPUs), and a greedy token or a choice's
+# argmax can flip on a near tie: runs with different --batch-size are not one evaluation.
+MERGE_IGNORED_CONFIG_KEYS = ("keep_predictions",)
 
 
 @dataclass
@@ -25,13 +34,16 @@ class ReportFiles:
     timing: Path
 
 
-def write_report(report: EvalReport, out_dir: str | Path, *, command: str | None = None) -> ReportFiles:
+def write_report(
+    report: EvalReport, out_dir: str | Path, *, command: str | Sequence[str] | None = None
+) -> ReportFiles:
     """Write the JSON, the markdown tables, the per-task plot and the timings of `report` into `out_dir`.
 
     Args:
         report: the evaluation result.
         out_dir: folder to write (created if needed).
-        command: the command line that produced it, quoted in both reports.
+        command: the command line that produced it, quoted in both reports; for a merged report, the list of the
+            source runs' commands (stored as a list in `results.json`, one line each in `results.md`).
 
     Example:
         ```python
@@ -41,15 +53,20 @@ def write_report(report: EvalReport, out_dir: str | Path, *, command: str | None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = ReportFiles(out / "results.json", out / "results.md", out / "scores.png", out / "timing.json")
-    files.json.write_text(json.dumps({"command": command, **report.to_dict()}, indent=1, ensure_ascii=False) + "\n")
+    stored = command if command is None or isinstance(command, str) else list(command)
+    files.json.write_text(json.dumps({"command": stored, **report.to_dict()}, indent=1, ensure_ascii=False) + "\n")
     files.markdown.write_text(markdown_tables(report, command=command))
     plot_scores(report, files.plot)
     files.timing.write_text(json.dumps({"seconds_per_system": report.seconds}, indent=1) + "\n")
     return files
 
 
-def markdown_tables(report: EvalReport, *, command: str | None = None) -> str:
+def markdown_tables(report: EvalReport, *, command: str | Sequence[str] | None = None) -> str:
     """One table per metric: tasks as rows, systems as columns, the mean over tasks last.
+
+    Args:
+        report: the evaluation result.
+        command: the command line quoted above the tables, or several (a merged report), one per line.
 
     Example:
         ```python
@@ -58,8 +75,9 @@ def markdown_tables(report: EvalReport, *, command: str | None = None) -> str:
     """
     systems = list(report.results)
     lines = ["# Evaluation results", ""]
-    if command:
-        lines += ["```", command, "```", ""]
+    commands = [command] if isinstance(command, str) else list(command or [])
+    if any(commands):
+        lines += ["```", *[c for c in commands if c], "```", ""]
     cfg = report.config
     lines += [
         f"{len(report.tasks)} tasks, {sum(t.num_instances for t in report.tasks.values())} instances; greedy decoding, "
@@ -134,3 +152,140 @@ def _value(report: EvalReport, system: str, task: str, metric: str) -> float:
     result = report.results[system].get(task)
     value = None if result is None else getattr(result, metric)
     return 0.0 if value is None else value
+
+
+def read_report(folder: str | Path) -> tuple[EvalReport, str | list[str] | None, dict[str, float]]:
+    """Read back the `--out` folder of a `t2l eval` (or `t2l eval-merge`) run.
+
+    Args:
+        folder: the folder holding `results.json`; `timing.json` is optional.
+
+    Returns:
+        The report (its `seconds` filled from `timing.json`), the command stored with it (a string, a list of
+        strings for a merged report, or `None`), and the seconds per system (empty without `timing.json`).
+
+    Raises:
+        ValueError: the folder or its `results.json` is missing, or the file is not an evaluation report.
+
+    Example:
+        ```python
+        >>> report, command, seconds = read_report("runs/eval-base")
+        ```
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is not a folder; pass the --out folder of a t2l eval run.")
+    path = folder / "results.json"
+    if not path.is_file():
+        raise ValueError(f"{folder} has no results.json; pass the --out folder of a finished t2l eval run.")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); rerun the evaluation that wrote it.") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not an evaluation report (a JSON object); pass a t2l eval --out folder.")
+    try:
+        report = EvalReport.from_dict(data)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from err
+    seconds: dict[str, float] = {}
+    timing = folder / "timing.json"
+    if timing.is_file():
+        try:
+            seconds = dict(json.loads(timing.read_text()).get("seconds_per_system") or {})
+        except (AttributeError, TypeError, ValueError) as err:  # bad JSON, or not {"seconds_per_system": {...}}
+            raise ValueError(
+                f"{timing} is not a t2l eval timing file ({err}); delete it to merge without timings."
+            ) from err
+    report.seconds = dict(seconds)
+    return report, data.get("command"), seconds
+
+
+def merge_reports(reports: Sequence[EvalReport], *, names: Sequence[str] | None = None) -> EvalReport:
+    """Put the systems of several runs over the same tasks side by side, as one run of all of them would.
+
+    The runs must have evaluated the same thing: the same tasks, the same `TaskInfo` per task (instances, generation
+    budget, label set) and the same config, except `keep_predictions` (the merged config keeps predictions only if
+    every run did). Systems are concatenated in input order; a system name in two runs is kept once if its spec and
+    results are identical, and is an error otherwise. `truncated_prompts` is the sum: the harness counts every cut
+    prompt once per system pass, so a single run of all systems reports the sum of the runs' counts (an identical
+    duplicate system dropped here still counts in both, so the sum is then an upper bound). `seconds`: the union.
+
+    Args:
+        reports: the reports to merge, at least two.
+        names: what the error messages call each report (e.g. its folder); default "report 0", "report 1", ...
+
+    Raises:
+        ValueError: fewer than two reports, or two runs that differ in tasks, task info, config or a shared system.
+
+    Example:
+        ```python
+        >>> merged = merge_reports([read_report(d)[0] for d in ("runs/eval-a", "runs/eval-b")])
+        >>> write_report(merged, "runs/eval", command=["t2l eval ... --out runs/eval-a", "t2l eval ... -b"])
+        ```
+    """
+    reports = list(reports)
+    names = [f"report {i}" for i in range(len(reports))] if names is None else [str(n) for n in names]
+    if len(reports) < 2:
+        raise ValueError(
+            f"merging needs at least two reports; got {len(reports)}. Pass every run to put side by side."
+        )
+    if len(names) != len(reports):
+        raise ValueError(f"got {len(names)} names for {len(reports)} reports; pass one name per report.")
+    first, first_name = reports[0], names[0]
+    for report, name in zip(reports[1:], names[1:]):
+        _check_same_evaluation(first, first_name, report, name)
+    merged = EvalReport(
+        config={**first.config, "keep_predictions": all(r.config.get("keep_predictions", True) for r in reports)},
+        tasks=dict(first.tasks),
+        systems={},
+        results={},
+        truncated_prompts=sum(r.truncated_prompts for r in reports),
+    )
+    owner: dict[str, str] = {}
+    for report, name in zip(reports, names):
+        for system, per_task in report.results.items():
+            spec = report.systems.get(system, {})
+            if system in owner:
+                if merged.systems[system] != spec or _result_dicts(merged.results[system]) != _result_dicts(per_task):
+                    raise ValueError(
+                        f"system {system!r} is in {owner[system]} and {name} with different "
+                        f"{'specs' if merged.systems[system] != spec else 'results'}; give the runs different "
+                        "system names (e.g. --t2l NAME=DIR) or leave one of them out."
+                    )
+                continue  # the same system evaluated twice with the same results: keep one column
+            owner[system] = name
+            merged.systems[system] = spec
+            merged.results[system] = per_task
+            if system in report.seconds:
+                merged.seconds[system] = report.seconds[system]
+    return merged
+
+
+def _check_same_evaluation(a: EvalReport, a_name: str, b: EvalReport, b_name: str) -> None:
+    """Raise a ValueError naming both runs and the first field where they evaluated different things."""
+    if set(a.tasks) != set(b.tasks):
+        raise ValueError(
+            f"{a_name} and {b_name} differ in tasks: only in {a_name}: {sorted(set(a.tasks) - set(b.tasks))}, "
+            f"only in {b_name}: {sorted(set(b.tasks) - set(a.tasks))}; merge runs over the same --tasks/--task-names."
+        )
+    for task, info in a.tasks.items():
+        mine, theirs = asdict(info), asdict(b.tasks[task])
+        for key in mine.keys() | theirs.keys():
+            if mine.get(key) != theirs.get(key):
+                raise ValueError(
+                    f"{a_name} and {b_name} differ in tasks[{task!r}].{key}: {mine.get(key)!r} vs "
+                    f"{theirs.get(key)!r}; merge runs made with the same task files and options."
+                )
+    missing = "<missing>"
+    for key in sorted((a.config.keys() | b.config.keys()) - set(MERGE_IGNORED_CONFIG_KEYS)):
+        if a.config.get(key, missing) != b.config.get(key, missing):
+            raise ValueError(
+                f"{a_name} and {b_name} differ in config[{key!r}]: {a.config.get(key, missing)!r} vs "
+                f"{b.config.get(key, missing)!r}; merge runs made with the same options (only --no-predictions may "
+                "differ)."
+            )
+
+
+def _result_dicts(results: dict) -> dict:
+    return {task: asdict(result) for task, result in results.items()}
