@@ -29,7 +29,7 @@ from peft_t2l.evaluation import (
     write_report,
 )
 from peft_t2l.evaluation.harness import TaskInfo
-from peft_t2l.evaluation.reports import markdown_tables, merge_reports
+from peft_t2l.evaluation.reports import markdown_tables, merge_reports, oracle_gain_share
 
 # SmolLM2's vocabulary with a 16-wide, 1-layer body: the real tokenizer and chat template at ~1.6M parameters
 TINY_SMOL = dict(
@@ -437,3 +437,27 @@ def test_markdown_quotes_every_command_of_a_merged_report(tokenizer):
     assert "```\nt2l eval --a\nt2l eval --b\n```" in markdown_tables(report, command=["t2l eval --a", "t2l eval --b"])
     assert "```\nt2l eval --a\n```" in markdown_tables(report, command="t2l eval --a")
     assert "```" not in markdown_tables(report)
+
+
+def test_oracle_gain_share_is_the_share_of_the_oracle_gain_on_the_oracle_tasks():
+    def result(rouge):
+        return TaskResult(rouge_l=rouge, exact_match=0.0)
+
+    info = TaskInfo(num_instances=1, max_new_tokens=4, labels=None)
+    report = EvalReport(
+        config={"max_new_tokens": 4, "num_descriptions": 1},
+        tasks={"a": info, "b": info, "c": info},
+        systems={"base": {"kind": "base"}, "oracle": {"kind": "oracle"}, "t2l": {"kind": "t2l"}},
+        results={
+            "base": {"a": result(10.0), "b": result(20.0), "c": result(0.0)},
+            "oracle": {"a": result(50.0), "b": result(40.0)},  # no oracle for c: c does not count
+            "t2l": {"a": result(40.0), "b": result(30.0), "c": result(90.0)},
+        },
+    )
+    # base 15, oracle 45, t2l 35 on a and b: (35 - 15) / (45 - 15)
+    assert oracle_gain_share(report) == {"t2l": pytest.approx(0.667)}
+    assert "## Share of the oracle LoRAs' gain over the base model" in markdown_tables(report)
+    assert "| ROUGE-L | 0.67 |" in markdown_tables(report)
+    assert oracle_gain_share(report, "exact_match") is None  # the oracle gains nothing: no share to report
+    del report.results["oracle"], report.systems["oracle"]
+    assert oracle_gain_share(report) is None and "Share of the oracle" not in markdown_tables(report)

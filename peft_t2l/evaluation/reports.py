@@ -93,11 +93,75 @@ def markdown_tables(report: EvalReport, *, command: str | Sequence[str] | None =
         lines += [f"| {t} | " + " | ".join(_cell(report, s, t, metric) for s in systems) + " |" for t in rows]
         means = [report.mean(s, metric) for s in systems]
         lines += ["| **mean** | " + " | ".join("–" if m is None else f"**{m:.1f}**" for m in means) + " |", ""]
+    lines += _oracle_gain_lines(report)
     systems_line = ", ".join(f"`{name}` ({spec['kind']}{_source(spec)})" for name, spec in report.systems.items())
     lines += [f"Systems: {systems_line}.", ""]
     if report.truncated_prompts:
         lines += [f"{report.truncated_prompts} prompts were cut to max_prompt_tokens (kept their end).", ""]
     return "\n".join(lines)
+
+
+def oracle_gain_share(report: EvalReport, metric: str = "rouge_l") -> dict[str, float] | None:
+    """Each system's gain over the base model as a share of the oracle LoRAs' gain, on the tasks the oracle has.
+
+    share = (mean system - mean base) / (mean oracle - mean base), all means over the same tasks (those with an oracle
+    result). 1.0 recovers the oracle's whole gain; the issue's bar for a reconstruction T2L is 0.95.
+
+    Args:
+        report: a report with one `base` system and one `oracle` system (by kind).
+        metric: "rouge_l", "exact_match" or "mc_accuracy".
+
+    Returns:
+        `{system: share}` for every system other than the base and the oracle, or `None` when the report lacks a base
+        or an oracle system, or the oracle does not beat the base (no gain to share).
+
+    Example:
+        ```python
+        >>> oracle_gain_share(report)["t2l:recon@train"]
+        0.97
+        ```
+    """
+    kinds = {name: spec.get("kind") for name, spec in report.systems.items()}
+    base = [n for n, k in kinds.items() if k == "base"]
+    oracle = [n for n, k in kinds.items() if k == "oracle"]
+    if len(base) != 1 or len(oracle) != 1:
+        return None
+    tasks = [t for t, r in report.results[oracle[0]].items() if getattr(r, metric) is not None]
+
+    def mean(system: str) -> float | None:
+        values = [getattr(report.results[system].get(t), metric, None) for t in tasks]
+        return None if not tasks or None in values else sum(values) / len(values)
+
+    base_mean, oracle_mean = mean(base[0]), mean(oracle[0])
+    if base_mean is None or oracle_mean is None or oracle_mean <= base_mean:
+        return None
+    shares = {}
+    for system in report.results:
+        value = None if system in (base[0], oracle[0]) else mean(system)
+        if value is not None:
+            shares[system] = round((value - base_mean) / (oracle_mean - base_mean), 3)
+    return shares
+
+
+def _oracle_gain_lines(report: EvalReport) -> list[str]:
+    shares = {title: oracle_gain_share(report, metric) for metric, title in METRICS.items()}
+    shares = {title: values for title, values in shares.items() if values}
+    if not shares:
+        return []
+    header = [s for s in report.results if any(s in values for values in shares.values())]
+    return [
+        "## Share of the oracle LoRAs' gain over the base model",
+        "",
+        "(mean system - mean base) / (mean oracle - mean base), over the tasks that have an oracle LoRA.",
+        "",
+        "| metric | " + " | ".join(header) + " |",
+        "|---" * (len(header) + 1) + "|",
+        *[
+            f"| {title} | " + " | ".join(f"{values[s]:.2f}" if s in values else "–" for s in header) + " |"
+            for title, values in shares.items()
+        ],
+        "",
+    ]
 
 
 def _cell(report: EvalReport, system: str, task: str, metric: str) -> str:
