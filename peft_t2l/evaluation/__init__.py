@@ -2,12 +2,20 @@
 
 Modules: `metrics` (SNI exact match and ROUGE-L, multiple-choice detection), `systems` (what is compared, which
 descriptions, the shared base model), `harness` (prompting, batched generation, log-likelihood choices),
-`reports` (JSON, markdown, plot), `cli` (`t2l eval`).
+`reports` (JSON, markdown, plot, merging runs, share of the oracle gain), `cli` (`t2l eval`, `t2l eval-merge`).
 """
 
 from .harness import EvalConfig, EvalReport, TaskResult, evaluate, generate_answers, option_log_likelihoods, user_turn
 from .metrics import LabelSet, detect_label_set, exact_match, normalize_answer, rouge_l
-from .reports import ReportFiles, markdown_tables, plot_scores, write_report
+from .reports import (
+    ReportFiles,
+    markdown_tables,
+    merge_reports,
+    oracle_gain_share,
+    plot_scores,
+    read_report,
+    write_report,
+)
 from .systems import DESCRIPTION_MODES, SYSTEM_KINDS, AdapterHost, SystemSpec, select_descriptions
 
 __all__ = [
@@ -25,9 +33,12 @@ __all__ = [
     "exact_match",
     "generate_answers",
     "markdown_tables",
+    "merge_reports",
     "normalize_answer",
     "option_log_likelihoods",
+    "oracle_gain_share",
     "plot_scores",
+    "read_report",
     "rouge_l",
     "select_descriptions",
     "user_turn",
