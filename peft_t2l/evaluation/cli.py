@@ -122,9 +122,9 @@ def merge(sources: list[str], *, out: str) -> int:
     if Path(out).resolve() in resolved:
         raise ValueError(f"--out {out} is also a SRC_DIR; write the merged report to a new folder.")
     runs = [read_report(source) for source in sources]
-    merged = merge_reports([report for report, _, _ in runs], names=sources)
+    merged = merge_reports([report for report, _ in runs], names=sources)
     commands = []
-    for _, command, _ in runs:  # a source may itself be a merged report, with a list of commands
+    for _, command in runs:  # a source may itself be a merged report, with a list of commands
         commands += command if isinstance(command, list) else [command] if command else []
     files = write_report(merged, out, command=commands)
     print(files.markdown.read_text())

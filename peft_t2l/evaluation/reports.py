@@ -218,22 +218,22 @@ def _value(report: EvalReport, system: str, task: str, metric: str) -> float:
     return 0.0 if value is None else value
 
 
-def read_report(folder: str | Path) -> tuple[EvalReport, str | list[str] | None, dict[str, float]]:
+def read_report(folder: str | Path) -> tuple[EvalReport, str | list[str] | None]:
     """Read back the `--out` folder of a `t2l eval` (or `t2l eval-merge`) run.
 
     Args:
         folder: the folder holding `results.json`; `timing.json` is optional.
 
     Returns:
-        The report (its `seconds` filled from `timing.json`), the command stored with it (a string, a list of
-        strings for a merged report, or `None`), and the seconds per system (empty without `timing.json`).
+        The report (its `seconds` filled from `timing.json`, empty without it) and the command stored with it (a
+        string, a list of strings for a merged report, or `None`).
 
     Raises:
         ValueError: the folder or its `results.json` is missing, or the file is not an evaluation report.
 
     Example:
         ```python
-        >>> report, command, seconds = read_report("runs/eval-base")
+        >>> report, command = read_report("runs/eval-base")
         ```
     """
     folder = Path(folder)
@@ -252,17 +252,15 @@ def read_report(folder: str | Path) -> tuple[EvalReport, str | list[str] | None,
         report = EvalReport.from_dict(data)
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from err
-    seconds: dict[str, float] = {}
     timing = folder / "timing.json"
     if timing.is_file():
         try:
-            seconds = dict(json.loads(timing.read_text()).get("seconds_per_system") or {})
+            report.seconds = dict(json.loads(timing.read_text()).get("seconds_per_system") or {})
         except (AttributeError, TypeError, ValueError) as err:  # bad JSON, or not {"seconds_per_system": {...}}
             raise ValueError(
                 f"{timing} is not a t2l eval timing file ({err}); delete it to merge without timings."
             ) from err
-    report.seconds = dict(seconds)
-    return report, data.get("command"), seconds
+    return report, data.get("command")
 
 
 def merge_reports(reports: Sequence[EvalReport], *, names: Sequence[str] | None = None) -> EvalReport:
