@@ -23,6 +23,15 @@ def test_default_is_small_compact_and_documented():
     assert "## Evaluation" in card and "| ROUGE-L |" in card and "t2l train sft" in card
 
 
+def test_default_ships_the_package_model_code_for_remote_code_users():
+    # save_pretrained copies these for trust_remote_code; after a change to the package, re-run scripts/ship_default.py
+    package = EMBEDDED_T2L.parent
+    for name in ("modeling_t2l.py", "configuration_t2l.py"):
+        assert (EMBEDDED_T2L / name).read_text() == (package / name).read_text(), (
+            f"{name} drifted: re-ship the default"
+        )
+
+
 def test_default_writes_description_dependent_adapters():
     t2l = load_t2l_model("default")
     assert t2l.dtype == torch.bfloat16
