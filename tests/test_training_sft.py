@@ -15,9 +15,9 @@ from peft_t2l import T2LModel
 from peft_t2l.adapters import lora_config, lora_state_dict
 from peft_t2l.data import collate, encode_example
 from peft_t2l.training.config import SFTConfig, config_from_dict
-from peft_t2l.training.losses import response_loss
+from peft_t2l.training.losses import mismatch_margin_loss, response_loss
 from peft_t2l.training.row_lora import RowLoRA
-from peft_t2l.training.sft import train_sft
+from peft_t2l.training.sft import mismatched_rows, train_sft
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one thread is faster here
 
@@ -128,3 +128,72 @@ def test_sft_builds_a_hypernetwork_from_the_config(tmp_path):
     c = result.model.config
     assert (c.head, c.lora_rank, c.encoder_type) == ("S", 2, "one_hot")
     assert c.task_names == ["say_yes", "say_no", "say_maybe"]
+
+
+# ---- conditioning: per-example loss and the mismatch margin ------------------------------------------------------
+
+
+def test_per_example_loss_is_each_rows_own_token_mean():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 6, 11)
+    labels = torch.tensor([[-100, -100, 3, 4, 5, 6], [-100, -100, -100, -100, -100, 7]])  # 4 and 1 response tokens
+    per_row = response_loss(logits, labels, per_example=True)
+    assert per_row.shape == (2,)
+    for row in range(2):
+        torch.testing.assert_close(per_row[row], response_loss(logits[row : row + 1], labels[row : row + 1]))
+    # the token mean weighs the 4-token row 4:1, the per-example mean 1:1
+    token_mean = response_loss(logits, labels)
+    torch.testing.assert_close(token_mean, (4 * per_row[0] + per_row[1]) / 5)
+    assert not torch.allclose(token_mean, per_row.mean())
+
+
+def test_mismatched_rows_pair_each_row_with_another_task():
+    assert mismatched_rows([0, 0, 1, 1], 0.5) == [(0, 2), (1, 2)]
+    assert mismatched_rows([3, 5, 7, 9], 1.0) == [(0, 1), (1, 2), (2, 3), (3, 0)]
+    assert mismatched_rows([4, 4], 1.0) == []  # one task in the batch: nothing to mismatch
+    assert mismatched_rows([0, 1, 2, 3], 0.0) == []
+
+
+def test_mismatch_margin_loss_is_a_hinge_on_the_gap():
+    own, other = torch.tensor([1.0, 1.0, 1.0]), torch.tensor([1.2, 2.5, 0.5])
+    loss = mismatch_margin_loss(own, other, margin=1.0)  # gaps 0.2, 1.5, -0.5 -> hinge 0.8, 0, 1.5
+    torch.testing.assert_close(loss, torch.tensor((0.8 + 0.0 + 1.5) / 3))
+    assert mismatch_margin_loss(own, own + 2, margin=1.0).item() == 0.0
+
+
+def test_sft_with_the_mismatch_margin_opens_the_gap(tmp_path):
+    """Same run twice; weight 0 still measures the gap on the mismatched rows but does not train on it."""
+    gaps = {}
+    for weight in (0.0, 1.0):
+        base, tokenizer = tiny_base()
+        fields = run_fields(
+            tmp_path / str(weight), max_steps=60, learning_rate=1e-2, warmup_steps=5, log_every=1,
+            loss_per_example=True, mismatch_fraction=0.5, mismatch_margin=1.0, mismatch_weight=weight,
+        )  # fmt: skip
+        result = train_sft(
+            config_from_dict(SFTConfig, fields),
+            base_model=base,
+            tokenizer=tokenizer,
+            t2l_model=make_tiny_t2l(base, dropout=0.0),
+            tasks=tiny_tasks(),
+        )
+        lines = (tmp_path / str(weight) / "run" / "metrics.jsonl").read_text().splitlines()
+        gap = [json.loads(line)["mismatch_gap"] for line in lines]
+        assert abs(gap[0]) < 0.1  # at the start every description writes about the same adapter
+        gaps[weight] = sum(gap[-5:]) / 5
+    assert gaps[1.0] > gaps[0.0] + 0.15, gaps
+    assert result.model.config.training_summary["training_config"]["mismatch_fraction"] == 0.5
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("mismatch_fraction", 1.5), ("mismatch_fraction", -0.1), ("mismatch_weight", -1.0), ("mismatch_margin", -0.5)],
+)
+def test_mismatch_fields_are_validated(tmp_path, field, value):
+    with pytest.raises(ValueError, match=f"SFTConfig.{field}="):
+        config_from_dict(SFTConfig, run_fields(tmp_path, **{field: value}))
+
+
+def test_mismatch_needs_two_tasks_per_batch(tmp_path):
+    with pytest.raises(ValueError, match="tasks_per_batch=1"):
+        config_from_dict(SFTConfig, run_fields(tmp_path, tasks_per_batch=1, mismatch_fraction=0.5))

@@ -98,6 +98,13 @@ class DataFields:
     examples_per_task: int = field(default=2, metadata={"help": "Examples of each task in each batch (m)."})
     label_smoothing: float = field(default=0.1, metadata={"help": "Label smoothing of the token cross-entropy."})
     neftune_noise_alpha: float = field(default=0.0, metadata={"help": "NEFTune embedding noise (0 disables it)."})
+    loss_per_example: bool = field(
+        default=False,
+        metadata={
+            "help": "Average the loss over each example's response tokens, then over examples (the reference's "
+            "weighting), instead of over all response tokens, so one-word-label tasks weigh as much as long answers."
+        },
+    )
 
     def check_data(self) -> None:
         if not self.data:
@@ -171,12 +178,36 @@ class SFTConfig(HypernetFields, DataFields, RunConfig):
         },
     )
 
+    mismatch_fraction: float = field(
+        default=0.0,
+        metadata={
+            "help": "Share of batch rows also run with the adapter of another task's description in the batch; "
+            "those extra rows feed the mismatch margin loss (0 disables it). Costs that share of extra compute."
+        },
+    )
+    mismatch_weight: float = field(
+        default=1.0, metadata={"help": "Weight of the mismatch margin loss (with mismatch_fraction > 0)."}
+    )
+    mismatch_margin: float = field(
+        default=1.0,
+        metadata={
+            "help": "Nats per response token by which another task's adapter should fit a row worse than its own."
+        },
+    )
+
     def __post_init__(self):
         self.check_run()
         self.check_data()
         self.check_hypernet()
         if self.l2_reg_generated_w < 0:
             _fail(self, "l2_reg_generated_w", self.l2_reg_generated_w, "use 0 (off) or a small positive value.")
+        if not 0.0 <= self.mismatch_fraction <= 1.0:
+            _fail(self, "mismatch_fraction", self.mismatch_fraction, "use a share in [0, 1], e.g. 0.5 (0 is off).")
+        if self.mismatch_fraction > 0 and self.tasks_per_batch < 2:
+            _fail(self, "tasks_per_batch", self.tasks_per_batch, "the mismatch loss needs >= 2 tasks per batch.")
+        if self.mismatch_weight < 0 or self.mismatch_margin < 0:
+            attr = "mismatch_weight" if self.mismatch_weight < 0 else "mismatch_margin"
+            _fail(self, attr, getattr(self, attr), "use a non-negative number.")
 
 
 @dataclass(kw_only=True)

@@ -109,7 +109,11 @@ def _train_one(config, base_model, tokenizer, tasks, target: Path, accelerator, 
     def compute_loss(model: nn.Module, index: int) -> LossOutput:
         batch = plan_batch(data, sampler.plan(index), pad_token_id=tokenizer.pad_token_id, device=accelerator.device)
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        loss = response_loss(logits, batch["labels"], label_smoothing=config.label_smoothing)
+        loss = response_loss(
+            logits, batch["labels"], label_smoothing=config.label_smoothing, per_example=config.loss_per_example
+        )
+        if config.loss_per_example:
+            loss = loss.mean()
         return LossOutput(loss=loss, tokens=int(batch["attention_mask"].sum()))
 
     regime = "multitask_lora" if config.mode == "multitask" else "oracle_lora"

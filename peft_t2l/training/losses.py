@@ -11,27 +11,57 @@ from torch import nn
 from ..data import IGNORE_INDEX, BatchPlan, TokenizedTasks, collate
 
 
-def response_loss(logits: torch.Tensor, labels: torch.Tensor, *, label_smoothing: float = 0.0) -> torch.Tensor:
-    """Next-token cross-entropy averaged over response tokens (labels != IGNORE_INDEX).
+def response_loss(
+    logits: torch.Tensor, labels: torch.Tensor, *, label_smoothing: float = 0.0, per_example: bool = False
+) -> torch.Tensor:
+    """Next-token cross-entropy on responses (labels != IGNORE_INDEX).
 
     Args:
         logits: `[batch, seq, vocab]`.
         labels: `[batch, seq]`, `IGNORE_INDEX` on prompt and padding.
         label_smoothing: as in `torch.nn.functional.cross_entropy`.
+        per_example: return `[batch]`, each row's mean over its own response tokens, instead of one mean over all
+            response tokens (where a 30-token answer outweighs a one-word label 30 to 1).
 
     Example:
         ```python
         >>> loss = response_loss(model(**batch).logits, batch["labels"], label_smoothing=0.1)
+        >>> rows = response_loss(model(**batch).logits, batch["labels"], per_example=True)  # [batch]
         ```
     """
     shift_logits = logits[:, :-1].float()  # [B, T-1, V]
     shift_labels = labels[:, 1:]  # [B, T-1]
-    return nn.functional.cross_entropy(
+    token_ce = nn.functional.cross_entropy(
         shift_logits.reshape(-1, shift_logits.shape[-1]),
         shift_labels.reshape(-1),
         ignore_index=IGNORE_INDEX,
         label_smoothing=label_smoothing,
+        reduction="none" if per_example else "mean",
     )
+    if not per_example:
+        return token_ce
+    mask = (shift_labels != IGNORE_INDEX).float()  # [B, T-1]
+    token_ce = token_ce.view_as(mask) * mask  # [B, T-1]
+    return token_ce.sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)  # [B]
+
+
+def mismatch_margin_loss(own: torch.Tensor, mismatched: torch.Tensor, *, margin: float) -> torch.Tensor:
+    """Hinge that asks another task's adapter to fit a row worse than the row's own adapter by `margin` nats.
+
+    A generic adapter that helps every task equally ("answer briefly") earns nothing here; only the part of the
+    adapter that depends on the description can open the gap.
+
+    Args:
+        own: `[n]` per-example loss with the row's own description.
+        mismatched: `[n]` per-example loss of the same rows with another task's description.
+        margin: the gap (in nats per response token) beyond which a row adds no loss.
+
+    Example:
+        ```python
+        >>> mismatch_margin_loss(torch.tensor([1.0]), torch.tensor([1.2]), margin=0.5)  # relu(0.5 - 0.2) = 0.3
+        ```
+    """
+    return torch.relu(margin - (mismatched - own)).mean()
 
 
 @contextmanager

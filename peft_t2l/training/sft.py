@@ -23,7 +23,7 @@ from ..peft_integration import load_t2l_model
 from .config import HypernetFields, SFTConfig, config_to_dict
 from .engine import LossOutput, TrainResult, make_accelerator, train_loop
 from .inputs import frozen_base, tokenize_tasks, training_tasks
-from .losses import neftune, plan_batch, response_loss
+from .losses import mismatch_margin_loss, neftune, plan_batch, response_loss
 from .row_lora import RowLoRA
 
 MODEL_DIR = "model"
@@ -98,16 +98,28 @@ def train_sft(
         batch = plan_batch(data, plan, pad_token_id=tokenizer.pad_token_id, device=accelerator.device)
         with torch.no_grad():
             task_embeddings = t2l.embed_descriptions(plan.descriptions)  # [B, E]
-        generated: T2LOutput = model(task_embeddings)  # A: [B, L, r, in], B: [B, L, out, r]
+        rows, swap = len(plan.task_ids), mismatched_rows(plan.task_ids, config.mismatch_fraction)
+        if swap:  # the first k rows again, each with another task's embedding: one forward serves both
+            own_rows, other_rows = zip(*swap)
+            task_embeddings = torch.cat([task_embeddings, task_embeddings[list(other_rows)]])  # [B+k, E]
+            batch = {key: torch.cat([value, value[list(own_rows)]]) for key, value in batch.items()}
+        generated: T2LOutput = model(task_embeddings)  # A: [B+k, L, r, in], B: [B+k, L, out, r]
         with row_lora.apply(generated.lora_A, generated.lora_B, dropout=t2l.config.lora_dropout):
             logits = base_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        ce = response_loss(logits, batch["labels"], label_smoothing=config.label_smoothing)
+        per_row = response_loss(logits, batch["labels"], label_smoothing=config.label_smoothing, per_example=True)
+        if config.loss_per_example:
+            ce = per_row[:rows].mean()
+        else:  # token-weighted over the own rows only
+            ce = response_loss(logits[:rows], batch["labels"][:rows], label_smoothing=config.label_smoothing)
         l2 = generated_l2(generated)
-        return LossOutput(
-            loss=ce + config.l2_reg_generated_w * l2,
-            tokens=int(batch["attention_mask"].sum()),
-            metrics={"ce": ce.item(), "l2_generated": l2.item()},
-        )
+        loss = ce + config.l2_reg_generated_w * l2
+        metrics = {"ce": ce.item(), "l2_generated": l2.item()}
+        if swap:
+            own, mismatched = per_row[list(own_rows)], per_row[rows:]  # [k], [k]
+            margin = mismatch_margin_loss(own, mismatched, margin=config.mismatch_margin)
+            loss = loss + config.mismatch_weight * margin
+            metrics |= {"mismatch_margin": margin.item(), "mismatch_gap": (mismatched - own).mean().item()}
+        return LossOutput(loss=loss, tokens=int(batch["attention_mask"].sum()), metrics=metrics)
 
     summary = {"regime": "sft", "tasks": [t.name for t in tasks], "truncation": data.truncation.as_dict()}
     if accelerator.is_main_process:  # what evaluation on unseen phrasings of the training tasks should use
@@ -130,6 +142,27 @@ def train_sft(
     model_dir = save_trained_t2l(t2l, config, result, is_main_process=accelerator.is_main_process)
     accelerator.wait_for_everyone()
     return T2LTrainResult(model=t2l, model_dir=model_dir, train=result)
+
+
+def mismatched_rows(task_ids: list[int], fraction: float) -> list[tuple[int, int]]:
+    """Pairs `(row, other_row)` for the first `round(fraction * rows)` rows, `other_row` from a different task.
+
+    The partner is the nearest later row (cyclically) of another task. Rows whose batch holds only their own task get
+    no pair.
+
+    Example:
+        ```python
+        >>> mismatched_rows([0, 0, 1, 1], 0.5)
+        [(0, 2), (1, 2)]
+        ```
+    """
+    rows = len(task_ids)
+    pairs = []
+    for row in range(round(fraction * rows)):
+        others = [(row + step) % rows for step in range(1, rows) if task_ids[(row + step) % rows] != task_ids[row]]
+        if others:
+            pairs.append((row, others[0]))
+    return pairs
 
 
 def generated_l2(generated: T2LOutput) -> torch.Tensor:
