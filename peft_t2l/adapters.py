@@ -7,6 +7,7 @@ A `GeneratedLoRA` is a `peft.LoraConfig` plus a state dict in PEFT's key format.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import re
@@ -26,6 +27,7 @@ from .configuration_t2l import T2LConfig
 from .defaults import DEFAULT_ENCODER, resolve
 from .encoders import add_full_stop, check_descriptions, load_text_encoder
 from .modeling_t2l import T2LModel
+from .safe_io import is_adapter_folder, write_folder
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -70,15 +72,19 @@ class GeneratedLoRA:
 
     # ---- export ------------------------------------------------------------------------------------------------
 
-    def save_pretrained(self, save_directory: str | os.PathLike, *, model_card: bool = True) -> Path:
+    def save_pretrained(
+        self, save_directory: str | os.PathLike, *, model_card: bool = True, overwrite: bool = True
+    ) -> Path:
         """Write `adapter_config.json`, `adapter_model.safetensors` and a README model card.
 
-        Each file is written to a temporary name first and renamed, so an interrupted save never leaves a truncated
-        adapter where a good one was.
+        The folder is built whole in a temporary sibling and renamed into place, so a reader (or an interrupted save)
+        never sees new weights next to an old README; a second writer of the same folder at the same time is refused.
+        An existing folder is replaced only if it holds nothing but a previous adapter.
 
         Args:
-            save_directory: folder to write (created if needed).
+            save_directory: folder to write (its parents are created if needed).
             model_card: also write README.md naming the description, the T2L model and the base model.
+            overwrite: replace an existing, non-empty adapter folder (False: refuse with a `ValueError`).
 
         Example:
             ```python
@@ -87,17 +93,17 @@ class GeneratedLoRA:
             >>> PeftModel.from_pretrained(base_model, "sentiment-lora")  # plain PEFT, no peft_t2l needed
             ```
         """
-        out = Path(save_directory)
-        out.mkdir(parents=True, exist_ok=True)
+        check_finite(self)
         tensors = {k: v.detach().to("cpu").contiguous() for k, v in self.state_dict.items()}
-        _atomic_write(out / ADAPTER_WEIGHTS, lambda p: save_file(tensors, str(p), metadata={"format": "pt"}))
-        with tempfile.TemporaryDirectory(dir=out) as tmp:
-            self.lora_config.save_pretrained(tmp)  # PEFT's own serialisation of its config
-            os.replace(Path(tmp) / ADAPTER_CONFIG, out / ADAPTER_CONFIG)
-        if model_card:
-            card = self.model_card()
-            _atomic_write(out / "README.md", lambda p: p.write_text(str(card)))
-        return out
+        card = str(self.model_card()) if model_card else None
+        with write_folder(
+            save_directory, overwrite=overwrite, what="adapter folder", replaceable=is_adapter_folder
+        ) as tmp:
+            save_file(tensors, str(tmp / ADAPTER_WEIGHTS), metadata={"format": "pt"})
+            self.lora_config.save_pretrained(str(tmp))  # PEFT's own serialisation of its config
+            if card is not None:
+                (tmp / "README.md").write_text(card, encoding="utf-8")
+        return Path(save_directory)
 
     def model_card(self):
         """A `huggingface_hub.ModelCard` for this adapter."""
@@ -183,16 +189,27 @@ def embed_descriptions(model: T2LModel, descriptions: str | list[str]) -> torch.
     return model._text_encoder.encode(texts).to(model.device)
 
 
+# descriptions per hypernetwork forward: bounds the peak memory of a large batch (each row's output is ~MiBs)
+GENERATE_CHUNK = 32
+
+
 @torch.no_grad()
 def generate_lora(
-    model: T2LModel, descriptions: str | list[str], *, task_embeddings: torch.Tensor | None = None
+    model: T2LModel,
+    descriptions: str | list[str],
+    *,
+    task_embeddings: torch.Tensor | None = None,
+    batch_size: int = GENERATE_CHUNK,
 ) -> GeneratedLoRA | list[GeneratedLoRA]:
-    """Turn description(s) into PEFT LoRA adapter(s) with one batched forward of the hypernetwork.
+    """Turn description(s) into PEFT LoRA adapter(s) with batched forwards of the hypernetwork.
 
     Args:
         model: the T2L model. Generation runs on its device and in its dtype.
         descriptions: one description (returns one `GeneratedLoRA`) or a list (returns a list, in order).
         task_embeddings: precomputed `[batch, task_emb_size]` embeddings, to skip the text encoder.
+        batch_size: descriptions per forward; a long list is generated in chunks of this size to bound memory.
+
+    Each adapter owns its tensors (no views into the batch), so keeping one adapter keeps only its own memory.
 
     Example:
         ```python
@@ -200,24 +217,51 @@ def generate_lora(
         >>> loras = model.generate_lora(["translate to French", "summarise news articles"])
         ```
     """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError(f"batch_size={batch_size!r} is invalid; use a positive integer such as {GENERATE_CHUNK}.")
     texts = check_descriptions(descriptions)
-    emb = task_embeddings if task_embeddings is not None else embed_descriptions(model, texts)  # [B, E]
-    if emb.shape[0] != len(texts):
+    if task_embeddings is not None and task_embeddings.shape[0] != len(texts):
         raise ValueError(
-            f"task_embeddings has {emb.shape[0]} rows for {len(texts)} descriptions; pass one per description."
+            f"task_embeddings has {task_embeddings.shape[0]} rows for {len(texts)} descriptions; pass one per "
+            "description."
         )
     source = model.name_or_path or model.config.name_or_path or None
     was_training = model.training
     model.eval()
+    loras = []
     try:
-        out = model(emb.to(model.device))
+        for start in range(0, len(texts), batch_size):
+            chunk = texts[start : start + batch_size]
+            if task_embeddings is not None:
+                emb = task_embeddings[start : start + batch_size]
+            else:
+                emb = embed_descriptions(model, chunk)  # [B, E]
+            out = model(emb.to(model.device))
+            for i, text in enumerate(chunk):
+                tensors = lora_state_dict(model.config, out.lora_A, out.lora_B, i)
+                # a view would keep the whole batch's output alive for as long as this one adapter lives
+                tensors = {k: v.clone() for k, v in tensors.items()}
+                loras.append(GeneratedLoRA(text, lora_config(model.config), tensors, source))
+            del out
     finally:
         model.train(was_training)
-    loras = [
-        GeneratedLoRA(text, lora_config(model.config), lora_state_dict(model.config, out.lora_A, out.lora_B, i), source)
-        for i, text in enumerate(texts)
-    ]  # fmt: skip
     return loras[0] if isinstance(descriptions, str) else loras
+
+
+def check_finite(lora: GeneratedLoRA) -> None:
+    """Raise a `ValueError` if any tensor of `lora` holds NaN or infinity (a broken T2L model or dtype overflow).
+
+    Example:
+        ```python
+        >>> check_finite(lora)  # before saving or serving it
+        ```
+    """
+    bad = [k for k, v in lora.state_dict.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ValueError(
+            f"The adapter for {lora.description[:60]!r} has NaN or infinite values in {len(bad)} tensors (e.g. "
+            f"{bad[0]}); the T2L model's weights are broken or overflow in this dtype. Load it in float32 or retrain it."
+        )
 
 
 def lora_config(config: T2LConfig) -> LoraConfig:
@@ -237,7 +281,7 @@ def lora_config(config: T2LConfig) -> LoraConfig:
 def lora_state_dict(
     config: T2LConfig, lora_A: dict[str, torch.Tensor], lora_B: dict[str, torch.Tensor], index: int
 ) -> dict[str, torch.Tensor]:
-    """PEFT-keyed tensors for row `index` of a T2L output (views, no copies)."""
+    """PEFT-keyed tensors for row `index` of a T2L output (views into the batch: clone them to keep one alone)."""
     tensors = {}
     for m in config.target_modules:
         path = PEFT_PREFIX + config.module_paths[m]
@@ -307,6 +351,15 @@ def config_from_base_model(
         >>> model = T2LModel.from_base_model("HuggingFaceTB/SmolLM2-135M-Instruct", head="L")
         ```
     """
+    known = {f.name for f in dataclasses.fields(T2LConfig)}
+    unknown = sorted(set(kwargs) - known)
+    if unknown:  # T2LConfig would keep them as inert attributes, so a typo would silently change nothing
+        raise ValueError(
+            f"Unknown T2LConfig field(s) {unknown}; the T2L fields are "
+            f"{sorted(set(T2LConfig.__annotations__) - set(_BUILT_FROM_BASE))}."
+        )
+    if isinstance(target_modules, str):
+        raise ValueError(f"target_modules={target_modules!r} is a string; pass a list, e.g. [{target_modules!r}].")
     if isinstance(base_model, PeftModel):
         base_model = base_model.get_base_model()
     if isinstance(base_model, PreTrainedModel):
@@ -350,6 +403,8 @@ def config_from_base_model(
 
 
 _LAYER_INDEX = re.compile(r"\.(\d+)\.")
+# fields config_from_base_model reads from the base model itself
+_BUILT_FROM_BASE = ("base_model_name_or_path", "in_features", "out_features", "module_paths", "num_layers")
 
 
 def _target_shapes(modules: dict[str, torch.nn.Module], targets: list[str]) -> dict[str, dict]:
@@ -444,14 +499,3 @@ def _load_state_dict(peft_model: PeftModel, lora: GeneratedLoRA, adapter_name: s
             f"The adapter does not fit this model: {len(missing)} LoRA weights missing (e.g. {missing[:2]}), "
             f"{len(result.unexpected_keys)} unexpected (e.g. {result.unexpected_keys[:2]})."
         )
-
-
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)

@@ -15,20 +15,25 @@ import os
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_USAGE = 0, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 class CLIError(Exception):
     """An error the user can fix; printed without a traceback."""
 
 
+def _check_out(out: str, overwrite: bool) -> Path:
+    """Refuse a bad --out before any model is loaded, so a mistake costs nothing."""
+    from .safe_io import check_output_folder, is_adapter_folder
+
+    return check_output_folder(out, overwrite=overwrite, what="adapter folder", replaceable=is_adapter_folder)
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    if out.exists() and any(out.iterdir()) and not args.overwrite:
-        raise CLIError(f"--out {out} exists and is not empty; choose a new folder or pass --overwrite.")
+    out = _check_out(args.out, args.overwrite)
     t2l = _load(args.model)
     lora = t2l.generate_lora(args.description)
-    lora.save_pretrained(out)
+    lora.save_pretrained(out, overwrite=args.overwrite)
     print(f"Wrote a rank-{lora.lora_config.r} LoRA ({lora.num_parameters:,} parameters) for "
           f"{lora.lora_config.base_model_name_or_path} to {out}")  # fmt: skip
     return EXIT_OK
@@ -42,6 +47,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from .defaults import load_base_model
 
+    if args.out is not None:
+        _check_out(args.out, args.overwrite)
     t2l = _load(args.model)
     base, tokenizer = load_base_model(t2l.config.base_model_name_or_path)
     t2l.embed_descriptions("load the text encoder")  # so the timing below is the adapter's, not a one-off load
@@ -67,8 +74,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"prompt      : {args.prompt}")
     print(f"base model  : {plain}")
     print(f"with adapter: {adapted}")
-    if args.out:
-        lora.save_pretrained(args.out)
+    if args.out is not None:
+        lora.save_pretrained(args.out, overwrite=args.overwrite)
         print(f"adapter saved to {args.out}")
     return EXIT_OK
 
@@ -154,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="default", help="T2L model folder or Hub id (default: the embedded default)")
     p.add_argument("--max-new-tokens", type=int, default=48, help="answer length limit")
     p.add_argument("--out", default=None, help="also save the adapter to this folder")
+    p.add_argument("--overwrite", action="store_true", help="allow replacing an existing adapter folder")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("info", help="describe a T2L model folder or an adapter folder")
@@ -178,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     except (CLIError, ValueError, TypeError) as err:
         print(f"t2l {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    # the file system said no (disk full, permissions, a path under /proc): its message is the useful part
+    except OSError as err:
+        print(f"t2l {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from transformers import PreTrainedConfig
 HEAD_VARIANTS = ("L", "M", "S")
 ENCODER_TYPES = ("sentence_transformers", "llm_last_token", "one_hot", "cls_token")
 RANK_EMBEDDINGS = ("learned", "rotary")
+# T2L LoRAs are rank 8-32 in practice; past this the heads alone need gigabytes, so a typo (10**6) fails at once
+MAX_LORA_RANK = 256
 
 
 @strict
@@ -106,6 +108,11 @@ class T2LConfig(PreTrainedConfig):
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
+        if isinstance(self.target_modules, str):  # list("q_proj") would silently give ['q', '_', 'p', ...]
+            raise ValueError(
+                f"T2LConfig.target_modules={self.target_modules!r} is a string; pass a list, e.g. "
+                f"[{self.target_modules!r}]."
+            )
         self.target_modules = list(self.target_modules)
         for name in self.target_modules:  # llama-style paths keep a bare config usable in tests
             self.module_paths.setdefault(name, _default_module_path(name))
@@ -137,15 +144,18 @@ class T2LConfig(PreTrainedConfig):
             fail("in_features", self.in_features, f"remove {extra}, which are not in target_modules.")
         for attr in ("num_layers", "lora_rank", "latent_size", "head_in_size", "task_emb_size", "encoder_max_length"):
             value = getattr(self, attr)
-            if value <= 0:
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 fail(attr, value, "use a positive integer.")
+        if self.lora_rank > MAX_LORA_RANK:
+            fail("lora_rank", self.lora_rank, f"use at most {MAX_LORA_RANK} (T2L LoRAs are usually rank 8-32).")
         if self.latent_size % 4:
             fail("latent_size", self.latent_size, "use a multiple of 4 (task, layer and module embeddings split it).")
-        if not self.lora_alpha > 0:
+        alpha = self.lora_alpha
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
             fail("lora_alpha", self.lora_alpha, "use a positive number (PEFT scales by lora_alpha / lora_rank).")
         for attr in ("lora_dropout", "dropout"):
             value = getattr(self, attr)
-            if not 0.0 <= value < 1.0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
                 fail(attr, value, "use a probability in [0, 1).")
         if self.head not in HEAD_VARIANTS:
             fail("head", self.head, f"use one of {HEAD_VARIANTS}.")

@@ -41,6 +41,13 @@ def check_descriptions(descriptions: str | list[str]) -> list[str]:
     for i, text in enumerate(items):
         if not isinstance(text, str):
             raise TypeError(f"descriptions[{i}]={text!r} is a {type(text).__name__}; pass each description as a str.")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as err:  # a lone surrogate, e.g. from undecodable bytes on a command line
+            raise ValueError(
+                f"descriptions[{i}] has a character that is not valid Unicode text ({text[err.start]!r} at position "
+                f"{err.start}); re-type or re-encode the description as UTF-8."
+            ) from None
         if not text.strip():
             raise ValueError(
                 f"descriptions[{i}]={text!r} is empty; describe the task in words, e.g. 'classify the sentiment of a "

@@ -300,17 +300,66 @@ class T2LModel(T2LPreTrainedModel):
         """
         return _package("generate_lora")(self, descriptions, **kwargs)
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, strict: bool = True, **kwargs):
+        """As `PreTrainedModel.from_pretrained`, but a folder that is not a T2L model is refused, and so are weights
+        with missing, unexpected or wrongly shaped tensors (transformers would silently initialise them at random).
+
+        Args:
+            pretrained_model_name_or_path: folder or Hub id of a saved T2L model.
+            strict: `False` accepts missing/unexpected tensors (they keep their fresh initialisation).
+            **kwargs: as for `PreTrainedModel.from_pretrained` (`dtype`, `revision`, `output_loading_info`, ...).
+
+        Example:
+            ```python
+            >>> t2l = T2LModel.from_pretrained("my-t2l")  # ValueError if a tensor is missing
+            >>> t2l = T2LModel.from_pretrained("my-t2l", strict=False)  # fresh weights where tensors are missing
+            ```
+        """
+        if kwargs.get("config") is None:
+            _check_model_type(pretrained_model_name_or_path, kwargs)
+        want_info = kwargs.pop("output_loading_info", False)
+        try:
+            model, info = super().from_pretrained(
+                pretrained_model_name_or_path, *model_args, output_loading_info=True, **kwargs
+            )
+        except RuntimeError as err:
+            if "mismatch" not in str(err):
+                raise
+            raise ValueError(
+                f"The weights in {pretrained_model_name_or_path} have tensors whose shapes do not fit their "
+                "config.json (the load report above lists them); they belong to another T2L model: save or download "
+                "the model again."
+            ) from None
+        problems = {
+            k: sorted(map(str, info.get(k) or [])) for k in ("missing_keys", "unexpected_keys", "mismatched_keys")
+        }
+        if strict and any(problems.values()):
+            found = "; ".join(
+                f"{k.replace('_', ' ')}: {v[:8]}{' ...' if len(v) > 8 else ''}" for k, v in problems.items() if v
+            )
+            raise ValueError(
+                f"The weights in {pretrained_model_name_or_path} do not match a T2L model with its config.json ({found}); "
+                "save or download the model again, or pass strict=False to initialise the missing tensors at random."
+            )
+        return (model, info) if want_info else model
+
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """As `PreTrainedModel.save_pretrained` (safetensors, config, remote code), plus a README model card."""
-        result = super().save_pretrained(save_directory, *args, **kwargs)
+        """As `PreTrainedModel.save_pretrained` (safetensors, config, remote code), plus a README model card.
+
+        With the peft-t2l package, the folder is built in a temporary sibling and renamed into place, so it is never
+        seen half-written, and a second writer of the same folder at the same time is refused.
+        """
         try:
             from peft_t2l.hub import t2l_model_card
+            from peft_t2l.safe_io import is_t2l_folder, write_folder
         except ImportError:  # remote-code use without the package: weights and config are enough
-            return result
-        import os
-
-        if kwargs.get("is_main_process", True):
-            t2l_model_card(self).save(os.path.join(save_directory, "README.md"))
+            return super().save_pretrained(save_directory, *args, **kwargs)
+        if not kwargs.get("is_main_process", True):
+            return None
+        with write_folder(save_directory, what="T2L model folder", replaceable=is_t2l_folder) as tmp:
+            result = super().save_pretrained(tmp, *args, **kwargs)
+            t2l_model_card(self).save(str(tmp / "README.md"))
         return result
 
     def push_to_hub(self, repo_id: str, **kwargs):
@@ -331,6 +380,21 @@ class T2LModel(T2LPreTrainedModel):
         """Build an untrained T2L for a causal LM (a model, its config, or a Hub id / folder); see
         `peft_t2l.adapters.config_from_base_model` for the arguments."""
         return cls(_package("config_from_base_model")(base_model, **kwargs))
+
+
+def _check_model_type(name_or_path, kwargs: dict) -> None:
+    """Refuse a folder or Hub id whose config.json is some other model: it would load as a random T2L."""
+    hub = {k: kwargs[k] for k in ("cache_dir", "revision", "token", "local_files_only", "subfolder") if k in kwargs}
+    try:
+        config, _ = T2LConfig.get_config_dict(name_or_path, **hub)
+    except (OSError, ValueError):
+        return  # transformers' own error about the missing or unreadable config is clearer
+    found = config.get("model_type")
+    if found != T2LConfig.model_type:
+        raise ValueError(
+            f"{name_or_path} holds a model of type {found!r}, not a T2L model (model_type 't2l'); pass the folder or "
+            "Hub id of a saved T2L model."
+        )
 
 
 def _can_overwrite(module: nn.Module) -> bool:

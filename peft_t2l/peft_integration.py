@@ -8,6 +8,7 @@ folders; task switches use PEFT's own hot-swap.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +70,13 @@ class T2LLoraConfig:
 def load_t2l_model(model: str | Path | T2LModel = "default", **kwargs) -> T2LModel:
     """A T2L model from an object, a folder, a Hub id, or `"default"` (the embedded default).
 
+    A folder whose config.json is not a T2L model, and weights with missing or unexpected tensors, are refused with
+    a `ValueError` (pass `strict=False` to accept missing tensors, which are then randomly initialised).
+
+    Args:
+        model: a `T2LModel`, a folder, a Hub id, or `"default"`.
+        **kwargs: passed to `T2LModel.from_pretrained` (`dtype`, `revision`, `strict`, ...).
+
     Example:
         ```python
         >>> t2l = load_t2l_model("default")
@@ -82,6 +90,8 @@ def load_t2l_model(model: str | Path | T2LModel = "default", **kwargs) -> T2LMod
                 f"No embedded default T2L model at {EMBEDDED_T2L}; train one (`t2l train sft`) or pass a folder/Hub id."
             )
         model = EMBEDDED_T2L
+    if _looks_like_a_path(str(model)) and not Path(model).exists():  # else the Hub client calls it a bad repo id
+        raise FileNotFoundError(f"{model} does not exist; pass an existing T2L model folder, a Hub id, or 'default'.")
     if Path(model).is_dir() and not (Path(model) / "config.json").exists():
         raise FileNotFoundError(
             f"{model} has no config.json, so it is not a saved T2L model; pass a T2L model folder."
@@ -93,6 +103,11 @@ def load_t2l_model(model: str | Path | T2LModel = "default", **kwargs) -> T2LMod
             f"The weights in {model} are corrupt or truncated ({err}); save or download the model again."
         ) from err
     return loaded.eval()
+
+
+def _looks_like_a_path(name: str) -> bool:
+    # a Hub id is "name" or "org/name"; anything with more parts, a leading dot/slash/tilde or a backslash is a path
+    return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1 or os.path.isabs(name)
 
 
 def get_peft_model(base_model: PreTrainedModel, config: T2LLoraConfig) -> PeftModel:

@@ -48,7 +48,7 @@ def test_generate_refuses_to_overwrite(t2l_dir, tmp_path, capsys):
     ("argv", "match"),
     [
         (["generate", "   ", "--model", "{t2l}", "--out", "{tmp}/a"], "is empty; describe the task"),
-        (["generate", "x", "--model", "{tmp}/missing", "--out", "{tmp}/a"], "Could not load the T2L model"),
+        (["generate", "x", "--model", "{tmp}/missing", "--out", "{tmp}/a"], "missing does not exist"),
         (["info", "{tmp}/missing"], "is not a folder"),
         (["info", "{tmp}"], "neither adapter_config.json nor config.json"),
     ],

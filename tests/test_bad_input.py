@@ -1,0 +1,272 @@
+"""What a careless user or an attacker can feed the library, the CLI, the data readers, the converter and the Space.
+
+One table of cases (issue 12): each runs one bad input and states the clear error (or the safe outcome) expected.
+Every case failed before its fix: it ran with exit 0, wrote something it should not have, or raised a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import make_tiny_llama, make_tiny_t2l
+from safetensors.torch import load_file, save_file
+
+from peft_t2l import T2LConfig, T2LModel, load_t2l_model
+from peft_t2l.cli import main
+from peft_t2l.hub import t2l_model_card
+from peft_t2l.safe_io import write_folder
+
+
+@dataclass
+class Ctx:
+    """What a case may use: a scratch folder, a saved tiny T2L model and one of its adapters."""
+
+    tmp: Path
+    t2l: T2LModel
+    t2l_dir: Path
+    lora: object
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory, one_thread_module):
+    base = make_tiny_llama()
+    t2l = make_tiny_t2l(base, task_emb_size=384)  # saved, it reads descriptions with the offline MiniLM (384-d)
+    t2l_dir = tmp_path_factory.mktemp("shared") / "t2l"
+    t2l.save_pretrained(t2l_dir)
+    (t2l_dir.parent / "llama").mkdir()
+    base.save_pretrained(t2l_dir.parent / "llama")
+    return t2l, t2l_dir, t2l.generate_lora("answer yes or no")
+
+
+@pytest.fixture(scope="module")
+def one_thread_module():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def ctx(shared, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    t2l, t2l_dir, lora = shared
+    return Ctx(tmp_path, t2l, t2l_dir, lora)
+
+
+def _copy_model(ctx: Ctx, edit: Callable[[dict], dict]) -> Path:
+    folder = ctx.tmp / "edited"
+    shutil.copytree(ctx.t2l_dir, folder)
+    weights = load_file(folder / "model.safetensors")
+    save_file(edit(dict(weights)), folder / "model.safetensors", metadata={"format": "pt"})
+    return folder
+
+
+def _drop_one(weights: dict) -> dict:
+    weights.pop(sorted(weights)[0])
+    return weights
+
+
+def _add_one(weights: dict) -> dict:
+    return {**weights, "extra.weight": torch.zeros(2)}
+
+
+def _misshape(weights: dict) -> dict:
+    return {**weights, sorted(weights)[0]: torch.zeros(3, 3)}
+
+
+def _cli(*argv: str) -> int:
+    return main([str(a) for a in argv])
+
+
+def _nan_adapter(ctx: Ctx):
+    lora = ctx.t2l.generate_lora("x")
+    next(iter(lora.state_dict.values()))[0, 0] = float("nan")
+    lora.save_pretrained(ctx.tmp / "nan")
+
+
+def _project_folder(ctx: Ctx) -> Path:
+    project = ctx.tmp / "project"
+    project.mkdir()
+    (project / "main.py").write_text("important = True\n")
+    return project
+
+
+# ---- the table ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    id: str
+    run: Callable[[Ctx], object]
+    error: type[BaseException] | None = ValueError
+    match: str = ""
+
+
+CASES = [
+    # 3. any folder with a config.json loaded as a T2L
+    Case("3-llama-folder-is-not-a-t2l", lambda c: load_t2l_model(c.t2l_dir.parent / "llama"), match="type 'llama'"),
+    Case(
+        "3-cli-generate-from-llama-folder",
+        lambda c: _cli("generate", "x", "--model", c.t2l_dir.parent / "llama", "--out", c.tmp / "a"),
+        None,
+    ),  # fmt: skip
+    # 4. missing or unexpected tensors silently re-initialised
+    Case("4-missing-tensor", lambda c: load_t2l_model(_copy_model(c, _drop_one)), match="missing keys: \\['heads"),
+    Case("4-unexpected-tensor", lambda c: load_t2l_model(_copy_model(c, _add_one)), match="unexpected keys"),
+    Case("9-wrong-shaped-tensor", lambda c: load_t2l_model(_copy_model(c, _misshape)), match="shapes do not fit"),
+    # 6. folders written whole, one writer at a time
+    Case(
+        "6-second-writer-refused",
+        lambda c: _while_locked(c, lambda: c.lora.save_pretrained(c.tmp / "busy")),
+        match="another process",
+    ),  # fmt: skip
+    Case(
+        "6-second-t2l-writer-refused",
+        lambda c: _while_locked(c, lambda: c.t2l.save_pretrained(c.tmp / "busy")),
+        match="another process",
+    ),  # fmt: skip
+    # 8. silent overwrites, and --out "" meaning the current folder
+    Case(
+        "8-generate-out-empty", lambda c: _cli("generate", "x", "--model", c.t2l_dir, "--out", "", "--overwrite"), None
+    ),  # fmt: skip
+    Case("8-save-into-cwd", lambda c: c.lora.save_pretrained(""), match="empty"),
+    Case("8-save-over-a-project", lambda c: c.lora.save_pretrained(_project_folder(c)), match="not a previous"),
+    Case("8-t2l-save-over-a-project", lambda c: c.t2l.save_pretrained(_project_folder(c)), match="not a previous"),
+    Case(
+        "8-adapter-save-no-overwrite",
+        lambda c: (c.lora.save_pretrained(c.tmp / "a"), c.lora.save_pretrained(c.tmp / "a", overwrite=False)),
+        match="not empty",
+    ),  # fmt: skip
+    # 9. tracebacks instead of errors
+    Case("9-out-is-a-file", lambda c: c.lora.save_pretrained(_file(c)), match="is a file"),
+    Case("9-out-under-a-file", lambda c: c.lora.save_pretrained(_file(c) / "sub"), match="which is a file"),
+    Case("9-out-in-proc", lambda c: c.lora.save_pretrained("/proc/t2l-adapter"), match="/proc"),
+    # 10. validation gaps
+    Case("10-float-rank", lambda c: T2LConfig(lora_rank=8.5), match="lora_rank=8.5"),
+    Case("10-string-rank", lambda c: T2LConfig(lora_rank="8"), match="lora_rank='8'"),
+    Case("10-huge-rank", lambda c: T2LConfig(lora_rank=10**6), match="at most"),
+    Case("10-string-target-modules", lambda c: T2LConfig(target_modules="q_proj"), match="is a string"),
+    Case(
+        "10-string-target-modules-from-base",
+        lambda c: T2LModel.from_base_model(make_tiny_llama(), target_modules="q_proj", task_emb_size=16),
+        match="is a string",
+    ),  # fmt: skip
+    Case(
+        "10-unknown-keyword",
+        lambda c: T2LModel.from_base_model(make_tiny_llama(), lora_rnak=4, task_emb_size=16),
+        match="lora_rnak",
+    ),  # fmt: skip
+    Case("10-lone-surrogate", lambda c: c.t2l.generate_lora("bad \udcff text"), match="not valid Unicode"),
+    Case("10-nan-adapter", _nan_adapter, match="NaN"),
+    Case("10-missing-local-path", lambda c: load_t2l_model("./no/such/t2l"), FileNotFoundError, "does not exist"),
+]
+
+
+def _file(ctx: Ctx) -> Path:
+    path = ctx.tmp / "a-file"
+    path.write_text("not a folder")
+    return path
+
+
+def _while_locked(ctx: Ctx, write: Callable[[], object]):
+    with write_folder(ctx.tmp / "busy") as tmp:
+        (tmp / "x").write_text("first writer")
+        write()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input(case: Case, ctx: Ctx, capsys):
+    before = sorted(p.name for p in ctx.tmp.iterdir())
+    if case.error is None:  # a CLI case: exit code 2 and a one-line message, no traceback
+        assert case.run(ctx) == 2
+        err = capsys.readouterr().err
+        assert "error:" in err and "Traceback" not in err
+    else:
+        with pytest.raises(case.error, match=case.match):
+            case.run(ctx)
+    leftovers = [p.name for p in ctx.tmp.iterdir() if p.name.startswith(".") and p.name not in before]
+    assert not leftovers, f"half-written files left behind: {leftovers}"
+
+
+# ---- cases that check what is on disk afterwards -------------------------------------------------------------------
+
+
+def test_interrupted_adapter_save_leaves_the_old_folder_whole(ctx, monkeypatch):
+    out = ctx.tmp / "adapter"
+    ctx.lora.save_pretrained(out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    other = ctx.t2l.generate_lora("a different task entirely")
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(type(other.lora_config), "save_pretrained", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        other.save_pretrained(out)  # the weights are written by then, the config and README are not
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in ctx.tmp.iterdir()) == ["adapter"]
+
+
+def test_overwrite_replaces_the_whole_adapter_folder(ctx):
+    out = ctx.tmp / "adapter"
+    ctx.lora.save_pretrained(out)
+    ctx.t2l.generate_lora("another task").save_pretrained(out, model_card=False)
+    assert sorted(p.name for p in out.iterdir()) == ["adapter_config.json", "adapter_model.safetensors"]
+
+
+def test_adapter_files_follow_the_umask(ctx):
+    previous = os.umask(0o022)
+    try:
+        out = ctx.lora.save_pretrained(ctx.tmp / "adapter")
+    finally:
+        os.umask(previous)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in Path(out).iterdir()}
+    assert modes == {"adapter_config.json": 0o644, "adapter_model.safetensors": 0o644, "README.md": 0o644}
+
+
+def test_cli_demo_and_generate_do_not_overwrite(ctx, capsys):
+    out = ctx.tmp / "adapter"
+    out.mkdir()
+    (out / "README.md").write_text("mine")
+    assert _cli("generate", "x", "--model", ctx.t2l_dir, "--out", out) == 2
+    assert _cli("demo", "x", "--prompt", "y", "--model", ctx.t2l_dir, "--out", out) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert (out / "README.md").read_text() == "mine"
+
+
+def test_model_card_keeps_the_description_in_its_quote_and_no_local_path(ctx):
+    lora = ctx.t2l.generate_lora("line one\n\n# Injected heading\n<script>alert(1)</script>\n```")
+    lora.t2l_model = str(ctx.t2l_dir.resolve())
+    card = str(lora.model_card())
+    body = card.split("from this task description:\n\n", 1)[1].split("\n\nRank ", 1)[0]
+    assert all(line.startswith("> ") or line == ">" for line in body.splitlines()), body
+    assert "<script>" not in card and "\n# Injected" not in card
+    assert str(ctx.t2l_dir.parent) not in card
+    t2l_card = str(t2l_model_card(load_t2l_model(ctx.t2l_dir.resolve())))
+    assert str(ctx.t2l_dir.parent) not in t2l_card
+
+
+def test_each_adapter_of_a_batch_owns_its_tensors(ctx):
+    loras = ctx.t2l.generate_lora([f"task {i}" for i in range(5)], batch_size=2)
+    for lora in loras:
+        for tensor in lora.state_dict.values():
+            assert tensor.untyped_storage().nbytes() == tensor.numel() * tensor.element_size()
+    single = ctx.t2l.generate_lora("task 3")
+    for k, v in single.state_dict.items():
+        torch.testing.assert_close(loras[3].state_dict[k], v, rtol=1e-5, atol=1e-6)
+
+
+def test_t2l_folder_overwrite_keeps_a_loadable_model(ctx):
+    out = ctx.tmp / "t2l"
+    ctx.t2l.save_pretrained(out)
+    ctx.t2l.save_pretrained(out)
+    assert json.loads((out / "config.json").read_text())["model_type"] == "t2l"
+    load_t2l_model(out)
+    assert sorted(p.name for p in ctx.tmp.iterdir()) == ["t2l"]
