@@ -41,9 +41,13 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     g.add_argument("--t2l", metavar="NAME=DIR", action="append", default=[], help="a T2L model folder (repeatable)")
     d = p.add_argument_group("descriptions (for --base-with-description and --t2l)")
     d.add_argument("--descriptions", nargs="+", choices=DESCRIPTION_MODES, default=["train"],
-                   help="which descriptions; each mode is its own column: train, heldout, random (another task's), "
-                        "definition")  # fmt: skip
+                   help="which descriptions; each mode is its own column: train, heldout, definition, and the "
+                        "controls random (another task's), unrelated (fixed descriptions of no evaluated task), "
+                        "uninformative (T2L only: the zero task embedding). With a control and an own mode, "
+                        "the report leads with the gap own - control and its bootstrap interval")  # fmt: skip
     d.add_argument("--num-descriptions", type=int, default=1, help="descriptions per task; scores are their mean")
+    d.add_argument("--control-descriptions", type=int, default=None, metavar="N",
+                   help="descriptions per task for the random and unrelated controls (default: --num-descriptions)")  # fmt: skip
     d.add_argument("--holdout", type=int, default=0,
                    help="move the last N training descriptions to heldout, as training's num_holdout_descriptions did")  # fmt: skip
     r = p.add_argument_group("run")
@@ -142,6 +146,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             oracle_dir=args.oracle_dir,
             t2l=args.t2l,
             descriptions=args.descriptions,
+            control_descriptions=args.control_descriptions,
         )
         return run(
             specs,
@@ -172,6 +177,7 @@ def build_systems(
     oracle_dir: str | None,
     t2l: list[str],
     descriptions: list[str],
+    control_descriptions: int | None = None,
 ) -> list[SystemSpec]:
     """The columns a command asks for, checked before any model loads.
 
@@ -181,9 +187,19 @@ def build_systems(
         ...               t2l=["sft=runs/sft"], descriptions=["train", "random"])
         ```
     """
+    if control_descriptions is not None and control_descriptions < 1:
+        raise ValueError(f"--control-descriptions {control_descriptions} must be at least 1.")
+
+    def count(mode: str) -> int | None:
+        return control_descriptions if mode in ("random", "unrelated") else None
+
     specs = [SystemSpec("base")] if base else []
-    if base_with_description:
-        specs += [SystemSpec("base+description", descriptions=mode) for mode in descriptions]
+    if base_with_description:  # no description in the prompt is the base system, so it skips 'uninformative'
+        specs += [
+            SystemSpec("base+description", descriptions=m, num_descriptions=count(m))
+            for m in descriptions
+            if m != "uninformative"
+        ]
     if multitask_lora:
         if not (Path(multitask_lora) / "adapter_config.json").exists():
             raise ValueError(f"--multitask-lora {multitask_lora} has no adapter_config.json; pass a PEFT LoRA folder.")
@@ -198,7 +214,10 @@ def build_systems(
             raise ValueError(f"--t2l {item!r} is not NAME=DIR; write e.g. --t2l sft=runs/sft/final.")
         if not (Path(folder) / "config.json").exists():
             raise ValueError(f"--t2l {item!r}: {folder} has no config.json; pass a saved T2L model folder.")
-        specs += [SystemSpec("t2l", name=f"t2l:{name}@{m}", source=folder, descriptions=m) for m in descriptions]
+        specs += [
+            SystemSpec("t2l", name=f"t2l:{name}@{m}", source=folder, descriptions=m, num_descriptions=count(m))
+            for m in descriptions
+        ]
     if not specs:
         raise ValueError(
             "no system to evaluate; pass at least one of --base, --base-with-description, --multitask-lora, "
@@ -275,8 +294,8 @@ def _command_line(args: argparse.Namespace) -> str:
     for option in ("task_names", "descriptions"):
         if values[option]:
             parts += ["--" + option.replace("_", "-"), *values[option]]
-    for option in ("base_model", "multitask_lora", "oracle_dir", "num_descriptions", "holdout", "max_instances",
-                   "holdout_instances", "max_new_tokens", "batch_size", "max_labels", "out"):  # fmt: skip
+    for option in ("base_model", "multitask_lora", "oracle_dir", "num_descriptions", "control_descriptions", "holdout",
+                   "max_instances", "holdout_instances", "max_new_tokens", "batch_size", "max_labels", "out"):  # fmt: skip
         if values[option] is not None:
             parts += ["--" + option.replace("_", "-"), str(values[option])]
     for item in values["t2l"]:

@@ -20,7 +20,7 @@ from ..adapters import GeneratedLoRA
 from ..data import IGNORE_INDEX, Task, encode_example
 from ..peft_integration import load_t2l_model
 from .metrics import LabelSet, detect_label_set, exact_match, rouge_l
-from .systems import AdapterHost, SystemSpec, select_descriptions
+from .systems import UNINFORMATIVE, AdapterHost, SystemSpec, select_descriptions
 
 ANSWER_MARGIN_TOKENS = 8  # generation budget beyond a task's longest reference: room for a stray word or period
 MAX_LABEL_TOKENS = 512  # labels are never cut when scoring choices
@@ -86,6 +86,8 @@ class TaskResult:
         descriptions: the descriptions used (empty for systems that read none).
         predictions: generated answers, one list per description.
         choices: chosen labels, one list per description (multiple-choice tasks).
+        instance_rouge_l: ROUGE-L (%) of each instance, the mean over descriptions: what paired comparisons of two
+            systems resample (see `conditioning_gaps`).
     """
 
     rouge_l: float
@@ -94,6 +96,7 @@ class TaskResult:
     descriptions: list[str] = field(default_factory=list)
     predictions: list[list[str]] = field(default_factory=list)
     choices: list[list[str]] = field(default_factory=list)
+    instance_rouge_l: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -438,11 +441,12 @@ class _Runner:
         descriptions = {}
         if spec.reads_descriptions:
             tasks = [p.task for p in plans]
-            descriptions = select_descriptions(tasks, spec.descriptions, count=self.config.num_descriptions)
+            count = spec.num_descriptions or self.config.num_descriptions
+            descriptions = select_descriptions(tasks, spec.descriptions, count=count)
         loras = {}
         if spec.kind == "t2l":
             unique = sorted({d for ds in descriptions.values() for d in ds})
-            loras = dict(zip(unique, load_t2l_model(spec.source).generate_lora(unique)))  # one batched forward
+            loras = dict(zip(unique, _generate(load_t2l_model(spec.source), unique)))  # one batched forward
         if spec.kind == "multitask":
             self.host.add_folder(adapter_name, spec.source)
         results = {}
@@ -512,6 +516,8 @@ class _Runner:
             predictions.append(answers)
         if not done:
             return None
+        n = len(instances)  # rouge holds the passes one after another
+        per_instance = [sum(rouge[p * n + i] for p in range(len(done))) / len(done) for i in range(n)]
         return TaskResult(
             rouge_l=_percent(rouge),
             exact_match=_percent(em),
@@ -519,7 +525,19 @@ class _Runner:
             descriptions=[r.description for r in done if r.description is not None],
             predictions=predictions if config.keep_predictions else [],
             choices=choices if config.keep_predictions else [],
+            instance_rouge_l=[round(100.0 * v, 2) for v in per_instance],
         )
+
+
+def _generate(t2l, descriptions: list[str]) -> list[GeneratedLoRA]:
+    """The adapters for `descriptions`; the `UNINFORMATIVE` label gets the zero task embedding."""
+    if UNINFORMATIVE not in descriptions:
+        return t2l.generate_lora(descriptions)
+    texts = [d for d in descriptions if d != UNINFORMATIVE]
+    encoded = iter(t2l.embed_descriptions(texts).float().cpu() if texts else [])  # [N_text, E]
+    zero = torch.zeros(t2l.config.task_emb_size)
+    embeddings = torch.stack([zero if d == UNINFORMATIVE else next(encoded) for d in descriptions])  # [N, E]
+    return t2l.generate_lora(descriptions, task_embeddings=embeddings)
 
 
 def _percent(values: list[float]) -> float:
@@ -532,4 +550,11 @@ def _label_list(labels: LabelSet | None) -> list[str] | None:
 
 def _spec_dict(spec: SystemSpec) -> dict:
     source = spec.source if spec.source is None or isinstance(spec.source, (str, Path)) else type(spec.source).__name__
-    return {"kind": spec.kind, "source": None if source is None else str(source), "descriptions": spec.descriptions}
+    spec_dict = {
+        "kind": spec.kind,
+        "source": None if source is None else str(source),
+        "descriptions": spec.descriptions,
+    }
+    if spec.num_descriptions is not None:  # only when set, so reports of earlier runs still compare equal
+        spec_dict["num_descriptions"] = spec.num_descriptions
+    return spec_dict

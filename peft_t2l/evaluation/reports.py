@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .conditioning import conditioning_lines
 from .harness import EvalReport
 
 METRICS = {"rouge_l": "ROUGE-L", "exact_match": "Exact match", "mc_accuracy": "Multiple-choice accuracy"}
@@ -85,6 +86,7 @@ def markdown_tables(report: EvalReport, *, command: str | Sequence[str] | None =
         f"{cfg['num_descriptions']} description(s) per task. Scores in %.",
         "",
     ]
+    lines += conditioning_lines(report)  # the headline: does the description do the work?
     for metric, title in METRICS.items():
         rows = [t for t in report.tasks if any(_cell(report, s, t, metric) != "–" for s in systems)]
         if not rows:

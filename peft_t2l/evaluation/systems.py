@@ -20,7 +20,17 @@ from ..data import Task
 from ..modeling_t2l import T2LModel
 
 SYSTEM_KINDS = ("base", "base+description", "multitask", "oracle", "t2l")
-DESCRIPTION_MODES = ("train", "heldout", "random", "definition")
+DESCRIPTION_MODES = ("train", "heldout", "definition", "random", "unrelated", "uninformative")
+# what a T2L system's own description is compared with (see conditioning.py): another task's description, a fixed
+# description of no evaluated task, and no description at all
+CONTROL_MODES = ("random", "unrelated", "uninformative")
+UNRELATED_DESCRIPTIONS = (
+    "Write a short poem about the given topic.",
+    "Translate the given English sentence into German.",
+    "List three synonyms of the given word, separated by commas.",
+)
+# the label of the adapter a T2L writes from the zero task embedding: the part of its output no text moves
+UNINFORMATIVE = "(no description: zero task embedding)"
 _READS_DESCRIPTIONS = ("base+description", "t2l")
 
 
@@ -33,6 +43,7 @@ class SystemSpec:
         name: column name in the reports (default: derived from the kind, the T2L name and the description mode).
         source: the multi-task PEFT folder, the folder of per-task oracle folders, or the T2L model (folder or object).
         descriptions: for `base+description` and `t2l`, which descriptions the tasks get (`DESCRIPTION_MODES`).
+        num_descriptions: descriptions per task for this system (default: the evaluation's `num_descriptions`).
 
     Example:
         ```python
@@ -46,6 +57,9 @@ class SystemSpec:
         default=None, metadata={"help": "PEFT folder (multitask), folder of task folders (oracle), or T2L model."}
     )
     descriptions: str | None = field(default=None, metadata={"help": f"One of {DESCRIPTION_MODES}."})
+    num_descriptions: int | None = field(
+        default=None, metadata={"help": "Descriptions per task for this system (default: the evaluation's)."}
+    )
 
     def __post_init__(self):
         if self.kind not in SYSTEM_KINDS:
@@ -55,6 +69,13 @@ class SystemSpec:
                 f"SystemSpec.descriptions={self.descriptions!r} for a {self.kind!r} system; use one of "
                 f"{DESCRIPTION_MODES}."
             )
+        if self.kind == "base+description" and self.descriptions == "uninformative":
+            raise ValueError(
+                "SystemSpec.descriptions='uninformative' is a zero task embedding for a T2L; a prompt without a "
+                "description is the 'base' system."
+            )
+        if self.num_descriptions is not None and self.num_descriptions < 1:
+            raise ValueError(f"SystemSpec.num_descriptions={self.num_descriptions} must be at least 1 (or None).")
         if self.kind not in _READS_DESCRIPTIONS and self.descriptions is not None:
             raise ValueError(f"SystemSpec.descriptions is set for a {self.kind!r} system, which reads none; drop it.")
         if self.kind in ("multitask", "oracle") and not (self.source and Path(self.source).is_dir()):
@@ -75,8 +96,10 @@ def select_descriptions(tasks: list[Task], mode: str, *, count: int = 1) -> dict
     """The descriptions each task is evaluated with: the first `count` of the chosen kind.
 
     Modes: `train` (the task's training descriptions), `heldout` (its `eval_descriptions`, kept out of training),
-    `definition` (the SNI definition), `random` (a control: the training descriptions of the next task in name order,
-    so each task gets a real but unrelated description).
+    `definition` (the SNI definition), and three controls: `random` (the training descriptions of the next task in
+    name order, so each task gets a real description of another task), `unrelated` (fixed descriptions of no
+    evaluated task, `UNRELATED_DESCRIPTIONS`, at most 3) and `uninformative` (one label, `UNINFORMATIVE`, for which a
+    T2L system uses the zero task embedding).
 
     Args:
         tasks: the evaluated tasks.
@@ -92,6 +115,10 @@ def select_descriptions(tasks: list[Task], mode: str, *, count: int = 1) -> dict
         raise ValueError(f"descriptions={mode!r} is unknown; use one of {DESCRIPTION_MODES}.")
     if count < 1:
         raise ValueError(f"count={count} must be at least 1 description per task.")
+    if mode == "unrelated":
+        return {t.name: list(UNRELATED_DESCRIPTIONS[:count]) for t in tasks}
+    if mode == "uninformative":  # the zero embedding is one adapter: more than one pass would repeat it
+        return {t.name: [UNINFORMATIVE] for t in tasks}
     if mode == "random":
         if len(tasks) < 2:
             raise ValueError("descriptions='random' takes another task's description; evaluate at least two tasks.")
