@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -270,3 +271,127 @@ def test_t2l_folder_overwrite_keeps_a_loadable_model(ctx):
     assert json.loads((out / "config.json").read_text())["model_type"] == "t2l"
     load_t2l_model(out)
     assert sorted(p.name for p in ctx.tmp.iterdir()) == ["t2l"]
+
+
+# ---- the Space (items 1, 2, 14) -------------------------------------------------------------------------------------
+
+SPACE = Path(__file__).resolve().parents[1] / "space"
+
+
+@pytest.fixture(scope="module")
+def space(one_thread_module):
+    gr = pytest.importorskip("gradio")
+    import sys
+
+    sys.path.insert(0, str(SPACE))
+    from t2l_demo.chat import build_prompt
+    from t2l_demo.config import AppConfig
+    from t2l_demo.handlers import DemoHandlers
+    from t2l_demo.session import Session
+    from t2l_demo.tiny import tiny_models, tiny_tokenizer
+
+    return dict(
+        gr=gr, AppConfig=AppConfig, DemoHandlers=DemoHandlers, Session=Session, models=tiny_models(slots=2),
+        build_prompt=build_prompt, tokenizer=tiny_tokenizer(),
+    )  # fmt: skip
+
+
+def test_space_push_uses_the_visitors_token_never_the_owners(space, monkeypatch):
+    gr = space["gr"]
+    monkeypatch.setenv("HF_TOKEN", "hf_owner_secret")
+    handlers = space["DemoHandlers"](space["models"], space["AppConfig"](hub_login="on"))
+    session, *_ = handlers.generate("answer yes or no", space["Session"]())
+    used = []
+    monkeypatch.setattr("peft_t2l.GeneratedLoRA.push_to_hub", lambda self, repo, **kw: used.append((repo, kw)))
+    with pytest.raises(gr.Error, match="Sign in"):  # a visitor who is not signed in gets nothing pushed
+        handlers.push("x", True, session, None, None)
+    profile = gr.OAuthProfile({"preferred_username": "visitor", "name": "", "profile": "", "picture": ""})
+    token = gr.OAuthToken(token="hf_visitor", scope="contribute-repos", expires_at=0)
+    with pytest.raises(gr.Error, match="your own account"):
+        handlers.push("owner/their-model", True, session, profile, token)
+    handlers.push("my-adapter", True, session, profile, token)
+    assert used == [("visitor/my-adapter", {"token": "hf_visitor", "private": True})]
+    # Gradio fills these two parameters from the visitor's sign-in session, not from the page's inputs
+    from typing import get_type_hints
+
+    from gradio.utils import is_special_typed_parameter
+
+    hints = get_type_hints(handlers.push)
+    assert is_special_typed_parameter("profile", hints) and is_special_typed_parameter("oauth_token", hints)
+
+
+def test_space_page_has_sign_in_only_when_push_is_on(space, monkeypatch):
+    from t2l_demo.ui import build_demo
+
+    gr = space["gr"]
+    pytest.importorskip("authlib")  # gradio[oauth]: what a Space with hf_oauth installs from requirements.txt
+    monkeypatch.delenv("OAUTH_CLIENT_ID", raising=False)
+    monkeypatch.setenv("HF_TOKEN", "hf_owner_secret")  # an owner's token alone no longer turns pushing on
+    off = build_demo(space["models"], space["AppConfig"]())
+    # what a Space with `hf_oauth: true` provides; nothing here reaches the network
+    monkeypatch.setattr("gradio.oauth.get_space", lambda: "me/text-to-lora")
+    for name in ("OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_SCOPES", "OPENID_PROVIDER_URL"):
+        monkeypatch.setattr(f"gradio.oauth.{name}", "https://example.invalid" if "URL" in name else "x")
+    monkeypatch.setenv("OAUTH_CLIENT_ID", "x")
+    on = build_demo(space["models"], space["AppConfig"]())  # auto: on, since the Space has OAuth
+    assert not any(isinstance(b, gr.LoginButton) for b in off.blocks.values())
+    assert any(isinstance(b, gr.LoginButton) for b in on.blocks.values())
+
+
+def test_space_oversize_history_is_refused_at_once(space):
+    gr = space["gr"]
+    handlers = space["DemoHandlers"](space["models"], space["AppConfig"](max_new_tokens=2))
+    session, *_ = handlers.generate("answer yes or no", space["Session"]())
+    huge = [{"role": r, "content": "word " * 40} for r in ["user", "assistant"] * 2000]  # ~0.4 MB
+    start = time.perf_counter()
+    with pytest.raises(gr.Error, match="Clear chat"):
+        next(handlers.chat("hello", huge, huge, session))
+    assert time.perf_counter() - start < 1.0
+
+
+def test_space_history_is_trimmed_to_the_limits(space):
+    config = space["AppConfig"](max_new_tokens=2, max_history_turns=4, max_history_chars=400)
+    handlers = space["DemoHandlers"](space["models"], config)
+    session, *_ = handlers.generate("answer yes or no", space["Session"]())
+    history = [{"role": r, "content": f"{i} " * 30} for i, r in enumerate(["user", "assistant"] * 4)]
+    _, adapted, base = next(handlers.chat("hello", history, history, session))
+    assert len(adapted) <= 5 and adapted[0]["role"] == "user" and adapted[-1]["content"] == "hello"
+    assert sum(len(m["content"]) for m in adapted[:-1]) <= 400
+
+
+def test_space_prompt_building_is_linear(space):
+    tok = space["tokenizer"]
+    calls = []
+    original = type(tok).apply_chat_template
+
+    class Counting(type(tok)):
+        def apply_chat_template(self, *args, **kwargs):
+            calls.append(1)
+            return original(self, *args, **kwargs)
+
+    tok.__class__ = Counting
+    try:
+        turns = [{"role": r, "content": f"turn {i} " * 20} for i, r in enumerate(["user", "assistant"] * 200)]
+        turns.append({"role": "user", "content": "last"})
+        prompt = space["build_prompt"](tok, turns, max_tokens=100)
+    finally:
+        tok.__class__ = Counting.__bases__[0]
+    assert "last" in prompt and len(tok(prompt).input_ids) <= 100
+    assert len(calls) <= 6, f"the chat template ran {len(calls)} times for one prompt"
+
+
+def test_space_download_folder_is_removed(space):
+    import gc
+
+    handlers = space["DemoHandlers"](space["models"], space["AppConfig"]())
+    session, *_ = handlers.generate("answer yes or no", space["Session"]())
+    archive = Path(handlers.download(session))
+    folder = archive.parents[1]
+    assert folder.name.startswith("t2l-space-") and folder.exists()
+    handlers.close()
+    assert not folder.exists()
+    again = space["DemoHandlers"](space["models"], space["AppConfig"]())
+    folder = Path(again.download(session)).parents[1]
+    del again
+    gc.collect()
+    assert not folder.exists()

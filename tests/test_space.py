@@ -72,10 +72,10 @@ def reference_answer(models, prompt: str, adapter: str | None, max_new_tokens: i
 
 
 def test_config_reads_environment_and_flags_override():
-    env = {"T2L_MODEL": "me/t2l", "T2L_MAX_NEW_TOKENS": "64", "T2L_DEVICE": "cpu", "HF_TOKEN": "hf_x"}
+    env = {"T2L_MODEL": "me/t2l", "T2L_MAX_NEW_TOKENS": "64", "T2L_DEVICE": "cpu", "T2L_HUB_LOGIN": "on"}
     config = AppConfig.from_env(env)
-    assert (config.t2l_model, config.max_new_tokens, config.device, config.hub_token) == ("me/t2l", 64, "cpu", "hf_x")
-    assert "hf_x" not in repr(config)
+    assert (config.t2l_model, config.max_new_tokens, config.device, config.hub_login) == ("me/t2l", 64, "cpu", "on")
+    assert config.push_enabled
     flags = {"max_new_tokens": 16, "tiny": True, "device": None}
     assert AppConfig.from_flags(flags, env).max_new_tokens == 16
     assert AppConfig.from_env({}).t2l_model == "default"
@@ -272,17 +272,31 @@ def test_download_is_a_plain_peft_folder(handlers, models, tmp_path):
     torch.testing.assert_close(loaded.state_dict()[key.replace("lora_A.", "lora_A.default.")], lora.state_dict[key])
 
 
-def test_push_needs_a_token_and_a_repo_id(models, monkeypatch):
+def _visitor(name: str = "me", token: str = "hf_visitor"):
+    profile = gr.OAuthProfile({"preferred_username": name, "name": name, "profile": "", "picture": ""})
+    return profile, gr.OAuthToken(token=token, scope="contribute-repos", expires_at=0)
+
+
+def test_push_needs_sign_in_and_a_name(models, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_owner")  # the Space's own secret: must never be used for a visitor
     session, *_ = DemoHandlers(models, AppConfig()).generate(TASKS[0], Session())
-    with pytest.raises(gr.Error, match="HF_TOKEN"):
-        DemoHandlers(models, AppConfig()).push("me/x", True, session)
-    handlers = DemoHandlers(models, AppConfig(hub_token="hf_test"))
-    with pytest.raises(gr.Error, match="not a repository id"):
-        handlers.push("no slash", True, session)
+    with pytest.raises(gr.Error, match="off on this Space"):
+        DemoHandlers(models, AppConfig(hub_login="off")).push("x", True, session, *_visitor())
+    handlers = DemoHandlers(models, AppConfig(hub_login="on"))
+    with pytest.raises(gr.Error, match="Sign in"):
+        handlers.push("x", True, session, None, None)
+    with pytest.raises(gr.Error, match="not a repository name"):
+        handlers.push("no spaces", True, session, *_visitor())
+    with pytest.raises(gr.Error, match="your own account"):
+        handlers.push("someone-else/x", True, session, *_visitor())
     calls = []
     monkeypatch.setattr(peft_t2l.GeneratedLoRA, "push_to_hub", lambda self, repo, **kw: calls.append((repo, kw)))
-    assert "huggingface.co/me/x" in handlers.push(" me/x ", False, session)
-    assert calls == [("me/x", {"token": "hf_test", "private": False})]
+    assert "huggingface.co/me/x" in handlers.push(" x ", False, session, *_visitor())
+    assert "huggingface.co/me/y" in handlers.push("me/y", True, session, *_visitor())
+    assert calls == [
+        ("me/x", {"token": "hf_visitor", "private": False}),
+        ("me/y", {"token": "hf_visitor", "private": True}),
+    ]
 
 
 def test_push_failures_are_shown(models, monkeypatch):
@@ -290,10 +304,10 @@ def test_push_failures_are_shown(models, monkeypatch):
         raise OSError("no network")
 
     monkeypatch.setattr(peft_t2l.GeneratedLoRA, "push_to_hub", offline)
-    handlers = DemoHandlers(models, AppConfig(hub_token="hf_test"))
+    handlers = DemoHandlers(models, AppConfig(hub_login="on"))
     session, *_ = handlers.generate(TASKS[0], Session())
     with pytest.raises(gr.Error, match="Push to me/x failed: no network"):
-        handlers.push("me/x", True, session)
+        handlers.push("x", True, session, *_visitor())
 
 
 # ---- loading and the page ----------------------------------------------------------------------------------------

@@ -38,18 +38,40 @@ def flatten_history(history: list[dict] | None) -> list[dict[str, str]]:
 def build_prompt(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]], *, max_tokens: int) -> str:
     """The base model's chat template applied to `messages`, dropping the oldest turns past `max_tokens`.
 
+    Each message is tokenised once and the template applied a few times at most, so a long history costs linear
+    time (re-templating the whole conversation once per dropped turn was quadratic).
+
     Example:
         ```python
         >>> build_prompt(tokenizer, [{"role": "user", "content": "Hi"}], max_tokens=1024)
         '<|im_start|>user\\nHi<|im_end|>\\n<|im_start|>assistant\\n'
         ```
     """
-    start = 0
-    while True:
-        prompt = tokenizer.apply_chat_template(messages[start:], tokenize=False, add_generation_prompt=True)
-        if start >= len(messages) - 1 or len(tokenizer(prompt, add_special_tokens=False).input_ids) <= max_tokens:
-            return prompt
+
+    def render(turns: list[dict[str, str]]) -> str:
+        return tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+
+    def length(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False).input_ids)
+
+    if not messages:
+        return render(messages)
+    # the template's own tokens (system prompt, role markers) are measured once on the last message
+    overhead = max(0, length(render(messages[-1:])) - length(messages[-1]["content"]))
+    costs = [length(m["content"]) + _TURN_MARKERS for m in messages]
+    start, total = 0, sum(costs) + overhead
+    while start < len(messages) - 1 and total > max_tokens:
+        total -= costs[start] + costs[start + 1]
         start += 2  # a user turn and its answer, so the conversation still starts with the user
+    for _ in range(4):  # the estimate is close; correct it against the real prompt
+        prompt = render(messages[start:])
+        if start >= len(messages) - 1 or length(prompt) <= max_tokens:
+            return prompt
+        start += 2
+    return render(messages[-1:])
+
+
+_TURN_MARKERS = 5  # tokens a chat template adds around one message (role name, start/end markers, newlines)
 
 
 class _RowStreamer(BaseStreamer):

@@ -11,6 +11,7 @@ from peft_t2l import DEFAULT_BASE_MODEL
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+HUB_LOGIN = ("auto", "on", "off")
 
 
 @dataclass
@@ -66,8 +67,20 @@ class AppConfig:
     max_queue: int = field(
         default=64, metadata={"env": "T2L_MAX_QUEUE", "help": "Waiting requests before new ones are turned away."}
     )
-    hub_token: str | None = field(
-        default=None, repr=False, metadata={"env": "HF_TOKEN", "help": "Token for 'push to Hub' (off when unset)."}
+    hub_login: str = field(
+        default="auto",
+        metadata={
+            "env": "T2L_HUB_LOGIN",
+            "help": "'Sign in with Hugging Face' + push to the visitor's own account: auto (on when the Space has "
+            "hf_oauth: true), on, off. The Space's own HF_TOKEN is never used for visitors.",
+        },
+    )
+    max_history_turns: int = field(
+        default=20, metadata={"env": "T2L_MAX_HISTORY_TURNS", "help": "Chat messages kept per column; older dropped."}
+    )
+    max_history_chars: int = field(
+        default=16000,
+        metadata={"env": "T2L_MAX_HISTORY_CHARS", "help": "Characters of chat history read per request."},
     )
 
     def __post_init__(self):
@@ -75,11 +88,19 @@ class AppConfig:
             raise ValueError(f"AppConfig.device={self.device!r} is unknown; use one of {DEVICES}.")
         if self.dtype not in DTYPES:
             raise ValueError(f"AppConfig.dtype={self.dtype!r} is unknown; use one of {DTYPES}.")
+        if self.hub_login not in HUB_LOGIN:
+            raise ValueError(f"AppConfig.hub_login={self.hub_login!r} is unknown; use one of {HUB_LOGIN}.")
         for f in fields(self):
             value = getattr(self, f.name)
             if f.type == "int" and (not isinstance(value, int) or value <= 0):
                 raise ValueError(f"AppConfig.{f.name}={value!r} is invalid; use a positive integer.")
-        self.hub_token = self.hub_token or None
+
+    @property
+    def push_enabled(self) -> bool:
+        """Whether visitors can sign in and push: Spaces with `hf_oauth: true` set OAUTH_CLIENT_ID."""
+        if self.hub_login == "auto":
+            return bool(os.environ.get("OAUTH_CLIENT_ID"))
+        return self.hub_login == "on"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> AppConfig:
@@ -101,8 +122,6 @@ class AppConfig:
     def add_arguments(cls, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         """Add one flag per field (`--max-new-tokens 64`); unset flags fall back to the environment."""
         for f in fields(cls):
-            if f.name == "hub_token":  # secrets stay out of the process list
-                continue
             parser.add_argument(
                 "--" + f.name.replace("_", "-"),
                 dest=f.name,

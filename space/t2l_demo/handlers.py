@@ -9,6 +9,7 @@ import re
 import shutil
 import tempfile
 import time
+import weakref
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ from .config import AppConfig
 from .runtime import LoadedModels
 from .session import AdapterEntry, Session
 
-REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+REPO_NAME = re.compile(r"^[A-Za-z0-9](?:[\w.-]{0,94}[A-Za-z0-9])?$")
 KEPT_DOWNLOADS = 32  # zip files kept on disk; Gradio has copied older ones into its own cache by then
 
 
@@ -48,6 +49,12 @@ class DemoHandlers:
         self.config = config
         self._downloads = Path(tempfile.mkdtemp(prefix="t2l-space-"))
         self._download_dirs: deque[Path] = deque()
+        # removed when the handlers are closed, garbage-collected, or the process exits (weakref.finalize is atexit)
+        self._cleanup = weakref.finalize(self, shutil.rmtree, str(self._downloads), ignore_errors=True)
+
+    def close(self) -> None:
+        """Delete the folder of zipped downloads now (also done at exit)."""
+        self._cleanup()
 
     # ---- adapters ----------------------------------------------------------------------------------------------
 
@@ -78,16 +85,49 @@ class DemoHandlers:
             shutil.rmtree(self._download_dirs.popleft(), ignore_errors=True)
         return archive
 
-    def push(self, repo_id: str, private: bool, session: Session) -> str:
-        """Upload the active adapter to the Hub with the Space's token; returns a Markdown line."""
-        if not self.config.hub_token:
-            raise gr.Error("Pushing to the Hub is off: set the HF_TOKEN secret (a write token) and restart.")
-        repo_id = (repo_id or "").strip()
-        if not REPO_ID.match(repo_id):
-            raise gr.Error(f"{repo_id!r} is not a repository id; use 'user-or-org/name'.")
+    def push(
+        self,
+        name: str,
+        private: bool,
+        session: Session,
+        profile: gr.OAuthProfile | None,
+        oauth_token: gr.OAuthToken | None,
+    ) -> str:
+        """Upload the active adapter to the signed-in visitor's own account, with the visitor's own token.
+
+        Gradio injects `profile` and `oauth_token` from the visitor's "Sign in with Hugging Face" session; the Space's
+        own token (HF_TOKEN) is never used, so a visitor can only write where their own token allows.
+
+        Args:
+            name: repository name, `"my-adapter"` or `"<your-username>/my-adapter"`.
+            private: create the repository as private.
+            session: the visitor's adapters.
+            profile, oauth_token: the signed-in visitor (None when not signed in).
+
+        Example:
+            ```python
+            >>> h.push("my-adapter", True, session, profile, token)
+            'Pushed adapter `a1` to [me/my-adapter](https://huggingface.co/me/my-adapter).'
+            ```
+        """
+        if not self.config.push_enabled:
+            raise gr.Error("Pushing to the Hub is off on this Space (it needs `hf_oauth: true` in its README).")
+        username = profile.get("preferred_username") if profile is not None else None
+        token = getattr(oauth_token, "token", None)
+        if not username or not isinstance(token, str) or not token:
+            raise gr.Error("Sign in with Hugging Face first (button above): the adapter goes to your own account.")
+        name = (name or "").strip()
+        owner, _, repo = name.rpartition("/")
+        if owner and owner != username:
+            raise gr.Error(f"You can push to your own account only: use '{username}/{repo}' or just '{repo}'.")
+        if not REPO_NAME.match(repo) or ".." in repo or repo.endswith(".git"):
+            raise gr.Error(
+                f"{name!r} is not a repository name; use letters, digits, '-', '_' or '.', e.g. my-adapter."
+            )
+        repo_id = f"{username}/{repo}"
         entry = session.active_entry()
         try:
-            entry.lora.push_to_hub(repo_id, token=self.config.hub_token, private=private)
+            entry.lora.push_to_hub(repo_id, token=token, private=private)
         except Exception as err:  # network, permissions, quota: all are the user's to fix, so show them
             raise gr.Error(f"Push to {repo_id} failed: {err}") from err
         return f"Pushed adapter `{entry.key}` to [{repo_id}](https://huggingface.co/{repo_id})."
@@ -103,8 +143,8 @@ class DemoHandlers:
         """
         text = self._check_text(message, what="message", limit=self.config.max_message_chars)
         entry = session.active_entry()
-        adapted = [*flatten_history(adapted_history), {"role": "user", "content": text}]
-        base = [*flatten_history(base_history), {"role": "user", "content": text}]
+        adapted = [*self._bounded(adapted_history), {"role": "user", "content": text}]
+        base = [*self._bounded(base_history), {"role": "user", "content": text}]
         yield "", adapted, base
         answers = ("", "")
         stream = stream_answers(
@@ -136,6 +176,30 @@ class DemoHandlers:
         return [], []
 
     # ---- helpers ------------------------------------------------------------------------------------------------
+
+    def _bounded(self, history: list | None) -> list[dict[str, str]]:
+        """The last turns of a conversation that fit the limits; a history far past them is refused at once.
+
+        The browser sends the whole conversation with every message, so its size is the client's choice: without a
+        bound one request could hold the shared model for as long as its prompt takes to build.
+        """
+        turns, chars = self.config.max_history_turns, self.config.max_history_chars
+        if history is not None and not isinstance(history, list):
+            raise gr.Error("The chat history is malformed; press 'Clear chat' and try again.")
+        # the page only ever holds what we sent back (trimmed below), so far more than that is not from the page
+        if len(history or []) > 4 * turns + 4:
+            raise gr.Error(f"The chat history has {len(history):,} messages; press 'Clear chat' and start again.")
+        messages = flatten_history(history)
+        total = sum(len(m["content"]) for m in messages)
+        if total > 4 * chars + 4 * self.config.max_message_chars:
+            raise gr.Error(f"The chat history is {total:,} characters long; press 'Clear chat' and start again.")
+        messages = messages[-turns:]
+        total = sum(len(m["content"]) for m in messages)
+        start = 0
+        while start < len(messages) and (total > chars or messages[start]["role"] != "user"):
+            total -= len(messages[start]["content"])
+            start += 1
+        return messages[start:]
 
     @staticmethod
     def _check_text(value: str | None, *, what: str, limit: int) -> str:

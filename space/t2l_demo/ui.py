@@ -74,13 +74,18 @@ def build_demo(models: LoadedModels, config: AppConfig | None = None) -> gr.Bloc
                 archive = gr.File(
                     label="Adapter (PEFT folder, zipped)", interactive=False, visible=False, elem_id="archive"
                 )
-                with gr.Group(visible=config.hub_token is not None):
-                    repo_id = gr.Textbox(label="Hub repository", placeholder="your-name/my-t2l-adapter")
+                with gr.Group(visible=config.push_enabled):
+                    # visitors push to their own account with their own token, never with the Space's HF_TOKEN
+                    if config.push_enabled:
+                        gr.LoginButton(elem_id="login")
+                    repo_id = gr.Textbox(label="Repository name (in your account)", placeholder="my-t2l-adapter")
                     with gr.Row():
                         private = gr.Checkbox(label="private", value=True)
                         push = gr.Button("Push to Hub", size="sm")
                 push_status = gr.Markdown(
-                    "" if config.hub_token else "_Push to Hub is off: set the `HF_TOKEN` secret to enable it._"
+                    ""
+                    if config.push_enabled
+                    else "_Push to Hub is off: it needs `hf_oauth: true` in the Space's README (sign-in)._"
                 )
             with gr.Column(scale=3):
                 with gr.Row():
