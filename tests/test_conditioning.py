@@ -20,7 +20,7 @@ from peft_t2l.evaluation import (
     paired_gap,
     select_descriptions,
 )
-from peft_t2l.evaluation.cli import build_systems
+from peft_t2l.evaluation.cli import EvalOptions
 from peft_t2l.evaluation.harness import TaskInfo
 from peft_t2l.evaluation.reports import markdown_tables
 
@@ -116,12 +116,12 @@ def test_control_description_modes():
         SystemSpec("t2l", source="x", descriptions="random", num_descriptions=0)
 
 
-def test_build_systems_gives_controls_their_own_description_count(tmp_path):
+def test_eval_options_give_controls_their_own_description_count(tmp_path):
     (tmp_path / "config.json").write_text("{}")
-    specs = build_systems(
-        base=False, base_with_description=True, multitask_lora=None, oracle_dir=None, t2l=[f"a={tmp_path}"],
+    specs = EvalOptions(
+        tasks="x", base_with_description=True, t2l=[f"a={tmp_path}"],
         descriptions=["train", "random", "uninformative"], control_descriptions=1,
-    )  # fmt: skip
+    ).systems()  # fmt: skip
     counts = {s.name: s.num_descriptions for s in specs}
     assert counts == {
         "base+description@train": None,
@@ -131,10 +131,7 @@ def test_build_systems_gives_controls_their_own_description_count(tmp_path):
         "t2l:a@uninformative": None,
     }
     with pytest.raises(ValueError, match="--control-descriptions 0"):
-        build_systems(
-            base=True, base_with_description=False, multitask_lora=None, oracle_dir=None, t2l=[],
-            descriptions=["train"], control_descriptions=0,
-        )  # fmt: skip
+        EvalOptions(tasks="x", base=True, control_descriptions=0).systems()
 
 
 def test_harness_scores_the_zero_embedding_adapter_and_stores_instance_scores(tokenizer, monkeypatch):  # noqa: F811

@@ -187,3 +187,20 @@ def test_eval_merge_of_fake_runs_lists_both_commands(tmp_path, capsys):
     assert main(["eval-merge", "--out", str(tmp_path / "m2"), str(tmp_path / "m"), str(c)]) == 0
     again = json.loads((tmp_path / "m2" / "results.json").read_text())
     assert again["command"] == [*data["command"], f"t2l eval --out {c}"]
+
+
+def test_eval_options_round_trip_through_the_command_line():
+    from peft_t2l.cli import build_parser
+    from peft_t2l.evaluation.cli import EvalOptions
+
+    argv = ["eval", "--tasks", "data/val", "--base", "--t2l", "a=runs/a", "--t2l", "b=runs/b", "--descriptions",
+            "train", "random", "--num-descriptions", "3", "--control-descriptions", "1", "--task-names", "t1", "t2",
+            "--holdout-instances", "8", "--out", "runs/eval"]  # fmt: skip
+    args = build_parser().parse_args(argv)
+    options = EvalOptions(**{f: getattr(args, f) for f in EvalOptions.__dataclass_fields__})
+    assert options.t2l == ["a=runs/a", "b=runs/b"] and options.task_names == ["t1", "t2"]
+    assert (options.num_descriptions, options.control_descriptions, options.holdout_instances) == (3, 1, 8)
+    command = options.command_line()
+    again = build_parser().parse_args(command.split()[1:])
+    assert EvalOptions(**{f: getattr(again, f) for f in EvalOptions.__dataclass_fields__}) == options
+    assert options.eval_config().holdout_instances == 8 and options.eval_config().keep_predictions

@@ -8,17 +8,195 @@ t2l eval-merge --out runs/eval runs/eval-base runs/eval-t2l   # runs of differen
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import sys
+import typing
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .systems import DESCRIPTION_MODES, SystemSpec, select_descriptions
+
+if TYPE_CHECKING:
+    from .harness import EvalConfig
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
 
+@dataclass(kw_only=True)
+class EvalOptions:
+    """Everything `t2l eval` is told, from the command line to the report: one object, parsed once.
+
+    The `t2l eval` parser is built from these fields (their `help`, `group`, `nargs` and `choices` metadata), and
+    `command_line()` writes them back in a canonical order, so a report's command reruns the evaluation.
+
+    Example:
+        ```python
+        >>> options = EvalOptions(tasks="../shared/data/sni/validation", base=True, out="runs/eval-base")
+        >>> run(options)
+        ```
+    """
+
+    tasks: str = field(metadata={"help": "folder of <task>.json files, one task file, or hf:<dataset id>"})
+    task_names: list[str] | None = field(default=None, metadata={"help": "only these tasks (default: all)"})
+    base_model: str | None = field(
+        default=None, metadata={"help": "base LLM id or folder (default: SmolLM2-135M-Instruct)"}
+    )
+    base: bool = field(default=False, metadata={"group": "systems", "help": "the base model, input only"})
+    base_with_description: bool = field(
+        default=False, metadata={"group": "systems", "help": "the base model, description before input"}
+    )
+    multitask_lora: str | None = field(
+        default=None, metadata={"group": "systems", "help": "a multi-task PEFT LoRA folder", "metavar": "DIR"}
+    )
+    oracle_dir: str | None = field(
+        default=None,
+        metadata={"group": "systems", "help": "folder with one PEFT LoRA folder per task name", "metavar": "DIR"},
+    )
+    t2l: list[str] = field(
+        default_factory=list,
+        metadata={"group": "systems", "help": "a T2L model folder (repeatable)", "metavar": "NAME=DIR", "append": 1},
+    )
+    descriptions: list[str] = field(
+        default_factory=lambda: ["train"],
+        metadata={
+            "group": "descriptions",
+            "choices": DESCRIPTION_MODES,
+            "help": "which descriptions; each mode is its own column: train, heldout, definition, and the controls "
+            "random (another task's), unrelated (fixed descriptions of no evaluated task), uninformative (T2L only: "
+            "the zero task embedding). With an own mode and a control, the report leads with the gap own - control "
+            "and its bootstrap interval",
+        },
+    )
+    num_descriptions: int = field(
+        default=1, metadata={"group": "descriptions", "help": "descriptions per task; scores are their mean"}
+    )
+    control_descriptions: int | None = field(
+        default=None,
+        metadata={
+            "group": "descriptions",
+            "metavar": "N",
+            "help": "descriptions per task for the random and unrelated controls (default: --num-descriptions)",
+        },
+    )
+    holdout: int = field(
+        default=0,
+        metadata={
+            "group": "descriptions",
+            "help": "move the last N training descriptions to heldout, as training's num_holdout_descriptions did",
+        },
+    )
+    max_instances: int | None = field(
+        default=None, metadata={"group": "run", "help": "first N instances per task (default: all)"}
+    )
+    holdout_instances: int | None = field(
+        default=None,
+        metadata={
+            "group": "run",
+            "metavar": "N",
+            "help": "only the last N instances per task (at most half): those training's num_holdout_instances=N "
+            "kept out",
+        },
+    )
+    max_new_tokens: int = field(
+        default=64, metadata={"group": "run", "help": "cap on answer tokens (per task: longest reference+8)"}
+    )
+    batch_size: int = field(default=8, metadata={"group": "run", "help": "prompts per generate call"})
+    max_labels: int = field(
+        default=10, metadata={"group": "run", "help": "largest label set scored as multiple choice"}
+    )
+    no_predictions: bool = field(
+        default=False, metadata={"group": "run", "help": "leave generated answers out of results.json"}
+    )
+    out: str = field(
+        default="",
+        metadata={"group": "run", "help": "folder for results.json, results.md, scores.png, timing.json"},
+    )
+
+    def systems(self) -> list[SystemSpec]:
+        """The columns asked for, checked before any model loads."""
+        if self.control_descriptions is not None and self.control_descriptions < 1:
+            raise ValueError(f"--control-descriptions {self.control_descriptions} must be at least 1.")
+
+        def count(mode: str) -> int | None:
+            return self.control_descriptions if mode in ("random", "unrelated") else None
+
+        specs = [SystemSpec("base")] if self.base else []
+        if self.base_with_description:  # no description in the prompt is the base system: it skips 'uninformative'
+            specs += [
+                SystemSpec("base+description", descriptions=m, num_descriptions=count(m))
+                for m in self.descriptions
+                if m != "uninformative"
+            ]
+        if self.multitask_lora:
+            if not (Path(self.multitask_lora) / "adapter_config.json").exists():
+                raise ValueError(
+                    f"--multitask-lora {self.multitask_lora} has no adapter_config.json; pass a PEFT LoRA folder."
+                )
+            specs.append(SystemSpec("multitask", source=self.multitask_lora))
+        if self.oracle_dir:
+            if not Path(self.oracle_dir).is_dir():
+                raise ValueError(
+                    f"--oracle-dir {self.oracle_dir} is not a folder; pass a folder of <task name>/ PEFT folders."
+                )
+            specs.append(SystemSpec("oracle", source=self.oracle_dir))
+        for item in self.t2l:
+            name, sep, folder = item.partition("=")
+            if not sep or not name or not folder:
+                raise ValueError(f"--t2l {item!r} is not NAME=DIR; write e.g. --t2l sft=runs/sft/final.")
+            if not (Path(folder) / "config.json").exists():
+                raise ValueError(f"--t2l {item!r}: {folder} has no config.json; pass a saved T2L model folder.")
+            specs += [
+                SystemSpec("t2l", name=f"t2l:{name}@{m}", source=folder, descriptions=m, num_descriptions=count(m))
+                for m in self.descriptions
+            ]
+        if not specs:
+            raise ValueError(
+                "no system to evaluate; pass at least one of --base, --base-with-description, --multitask-lora, "
+                "--oracle-dir, --t2l NAME=DIR."
+            )
+        names = [s.name for s in specs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"system names repeat ({names}); give each --t2l a different NAME.")
+        return specs
+
+    def eval_config(self) -> EvalConfig:
+        """The harness settings these options ask for."""
+        from .harness import EvalConfig
+
+        return EvalConfig(
+            max_instances=self.max_instances,
+            holdout_instances=self.holdout_instances or 0,
+            max_new_tokens=self.max_new_tokens,
+            batch_size=self.batch_size,
+            num_descriptions=self.num_descriptions,
+            max_labels=self.max_labels,
+            keep_predictions=not self.no_predictions,
+        )
+
+    def command_line(self) -> str:
+        """The command in a canonical form (same options, same string), for the reports."""
+        parts = ["t2l", "eval", "--tasks", self.tasks]
+        for f in fields(self):
+            value = getattr(self, f.name)
+            flag = "--" + f.name.replace("_", "-")
+            if f.name == "tasks" or value is None or value is False or value == []:
+                continue
+            if value is True:
+                parts.append(flag)
+            elif f.metadata.get("append"):
+                for item in value:
+                    parts += [flag, item]
+            elif isinstance(value, list):
+                parts += [flag, *value]
+            else:
+                parts += [flag, str(value)]
+        return shlex.join(parts)
+
+
 def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the `eval` sub-command to a `t2l` parser.
+    """Add the `eval` sub-command to a `t2l` parser, with one option per `EvalOptions` field.
 
     Args:
         subparsers: the result of `parser.add_subparsers()`.
@@ -30,42 +208,36 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
         ```
     """
     p = subparsers.add_parser("eval", help="evaluate base, multi-task, oracle and T2L adapters on tasks")
-    p.add_argument("--tasks", required=True, help="folder of <task>.json files, one task file, or hf:<dataset id>")
-    p.add_argument("--task-names", nargs="+", default=None, help="only these tasks (default: all in --tasks)")
-    p.add_argument("--base-model", default=None, help="base LLM id or folder (default: SmolLM2-135M-Instruct)")
-    g = p.add_argument_group("systems (at least one)")
-    g.add_argument("--base", action="store_true", help="the base model, input only")
-    g.add_argument("--base-with-description", action="store_true", help="the base model, description before input")
-    g.add_argument("--multitask-lora", metavar="DIR", default=None, help="a multi-task PEFT LoRA folder")
-    g.add_argument("--oracle-dir", metavar="DIR", default=None, help="folder with one PEFT LoRA folder per task name")
-    g.add_argument("--t2l", metavar="NAME=DIR", action="append", default=[], help="a T2L model folder (repeatable)")
-    d = p.add_argument_group("descriptions (for --base-with-description and --t2l)")
-    d.add_argument("--descriptions", nargs="+", choices=DESCRIPTION_MODES, default=["train"],
-                   help="which descriptions; each mode is its own column: train, heldout, definition, and the "
-                        "controls random (another task's), unrelated (fixed descriptions of no evaluated task), "
-                        "uninformative (T2L only: the zero task embedding). With a control and an own mode, "
-                        "the report leads with the gap own - control and its bootstrap interval")  # fmt: skip
-    d.add_argument("--num-descriptions", type=int, default=1, help="descriptions per task; scores are their mean")
-    d.add_argument("--control-descriptions", type=int, default=None, metavar="N",
-                   help="descriptions per task for the random and unrelated controls (default: --num-descriptions)")  # fmt: skip
-    d.add_argument("--holdout", type=int, default=0,
-                   help="move the last N training descriptions to heldout, as training's num_holdout_descriptions did")  # fmt: skip
-    r = p.add_argument_group("run")
-    r.add_argument("--max-instances", type=int, default=None, help="first N instances per task (default: all)")
-    r.add_argument(
-        "--holdout-instances",
-        type=int,
-        default=None,
-        metavar="N",
-        help="only the last N instances per task (at most half): those training's num_holdout_instances=N kept out",
-    )
-    r.add_argument(
-        "--max-new-tokens", type=int, default=64, help="cap on answer tokens (per task: longest reference+8)"
-    )
-    r.add_argument("--batch-size", type=int, default=8, help="prompts per generate call")
-    r.add_argument("--max-labels", type=int, default=10, help="largest label set scored as multiple choice")
-    r.add_argument("--no-predictions", action="store_true", help="leave generated answers out of results.json")
-    r.add_argument("--out", required=True, help="folder for results.json, results.md, scores.png, timing.json")
+    groups = {
+        None: p,
+        "systems": p.add_argument_group("systems (at least one)"),
+        "descriptions": p.add_argument_group("descriptions (for --base-with-description and --t2l)"),
+        "run": p.add_argument_group("run"),
+    }
+    hints = typing.get_type_hints(EvalOptions)
+    for f in fields(EvalOptions):
+        meta, flag = f.metadata, "--" + f.name.replace("_", "-")
+        kwargs: dict = {"help": meta["help"], "dest": f.name}
+        if "metavar" in meta:
+            kwargs["metavar"] = meta["metavar"]
+        if hints[f.name] is bool:
+            kwargs["action"] = "store_true"
+        elif meta.get("append"):
+            kwargs |= {"action": "append", "default": []}
+        else:
+            scalar = int if int in typing.get_args(hints[f.name]) or hints[f.name] is int else str
+            kwargs["type"] = scalar
+            if typing.get_origin(hints[f.name]) is list or list in map(
+                typing.get_origin, typing.get_args(hints[f.name])
+            ):
+                kwargs["nargs"] = "+"
+            if "choices" in meta:
+                kwargs["choices"] = meta["choices"]
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING or f.name == "out":
+                kwargs["required"] = True
+            else:
+                kwargs["default"] = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        groups[meta.get("group")].add_argument(flag, **kwargs)
     p.set_defaults(func=cmd_eval)
     return p
 
@@ -139,165 +311,41 @@ def merge(sources: list[str], *, out: str) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     """Run `t2l eval`; returns 0, or 2 with a message on stderr when an input is wrong."""
     try:
-        specs = build_systems(
-            base=args.base,
-            base_with_description=args.base_with_description,
-            multitask_lora=args.multitask_lora,
-            oracle_dir=args.oracle_dir,
-            t2l=args.t2l,
-            descriptions=args.descriptions,
-            control_descriptions=args.control_descriptions,
-        )
-        return run(
-            specs,
-            tasks=args.tasks,
-            task_names=args.task_names,
-            base_model=args.base_model,
-            holdout=args.holdout,
-            num_descriptions=args.num_descriptions,
-            max_instances=args.max_instances,
-            holdout_instances=args.holdout_instances or 0,
-            max_new_tokens=args.max_new_tokens,
-            batch_size=args.batch_size,
-            max_labels=args.max_labels,
-            keep_predictions=not args.no_predictions,
-            out=args.out,
-            command=_command_line(args),
-        )
+        return run(EvalOptions(**{f.name: getattr(args, f.name) for f in fields(EvalOptions)}))
     except ValueError as err:
         print(f"t2l eval: error: {err}", file=sys.stderr)
         return EXIT_USAGE
 
 
-def build_systems(
-    *,
-    base: bool,
-    base_with_description: bool,
-    multitask_lora: str | None,
-    oracle_dir: str | None,
-    t2l: list[str],
-    descriptions: list[str],
-    control_descriptions: int | None = None,
-) -> list[SystemSpec]:
-    """The columns a command asks for, checked before any model loads.
+def run(options: EvalOptions) -> int:
+    """Load tasks and the base model, evaluate the systems `options` asks for, write the reports; returns 0.
+
+    Args:
+        options: the evaluation, as `t2l eval` parses it.
 
     Example:
         ```python
-        >>> build_systems(base=True, base_with_description=False, multitask_lora=None, oracle_dir=None,
-        ...               t2l=["sft=runs/sft"], descriptions=["train", "random"])
-        ```
-    """
-    if control_descriptions is not None and control_descriptions < 1:
-        raise ValueError(f"--control-descriptions {control_descriptions} must be at least 1.")
-
-    def count(mode: str) -> int | None:
-        return control_descriptions if mode in ("random", "unrelated") else None
-
-    specs = [SystemSpec("base")] if base else []
-    if base_with_description:  # no description in the prompt is the base system, so it skips 'uninformative'
-        specs += [
-            SystemSpec("base+description", descriptions=m, num_descriptions=count(m))
-            for m in descriptions
-            if m != "uninformative"
-        ]
-    if multitask_lora:
-        if not (Path(multitask_lora) / "adapter_config.json").exists():
-            raise ValueError(f"--multitask-lora {multitask_lora} has no adapter_config.json; pass a PEFT LoRA folder.")
-        specs.append(SystemSpec("multitask", source=multitask_lora))
-    if oracle_dir:
-        if not Path(oracle_dir).is_dir():
-            raise ValueError(f"--oracle-dir {oracle_dir} is not a folder; pass a folder of <task name>/ PEFT folders.")
-        specs.append(SystemSpec("oracle", source=oracle_dir))
-    for item in t2l:
-        name, sep, folder = item.partition("=")
-        if not sep or not name or not folder:
-            raise ValueError(f"--t2l {item!r} is not NAME=DIR; write e.g. --t2l sft=runs/sft/final.")
-        if not (Path(folder) / "config.json").exists():
-            raise ValueError(f"--t2l {item!r}: {folder} has no config.json; pass a saved T2L model folder.")
-        specs += [
-            SystemSpec("t2l", name=f"t2l:{name}@{m}", source=folder, descriptions=m, num_descriptions=count(m))
-            for m in descriptions
-        ]
-    if not specs:
-        raise ValueError(
-            "no system to evaluate; pass at least one of --base, --base-with-description, --multitask-lora, "
-            "--oracle-dir, --t2l NAME=DIR."
-        )
-    names = [s.name for s in specs]
-    if len(set(names)) != len(names):
-        raise ValueError(f"system names repeat ({names}); give each --t2l a different NAME.")
-    return specs
-
-
-def run(
-    specs: list[SystemSpec],
-    *,
-    tasks: str,
-    task_names: list[str] | None,
-    base_model: str | None,
-    holdout: int,
-    num_descriptions: int,
-    max_instances: int | None,
-    max_new_tokens: int,
-    holdout_instances: int = 0,
-    batch_size: int,
-    max_labels: int,
-    keep_predictions: bool,
-    out: str,
-    command: str | None = None,
-) -> int:
-    """Load tasks and the base model, evaluate `specs`, write the reports; returns the exit code.
-
-    Example:
-        ```python
-        >>> run([SystemSpec("base")], tasks="/work/shared/data/sni/validation", task_names=None, base_model=None,
-        ...     holdout=0, num_descriptions=1, max_instances=5, max_new_tokens=32, batch_size=8, max_labels=10,
-        ...     keep_predictions=True, out="runs/eval")
+        >>> run(EvalOptions(tasks="../shared/data/sni/validation", base=True, max_instances=5, out="runs/eval"))
         ```
     """
     from ..data import load_tasks
     from ..defaults import DEFAULT_BASE_MODEL, load_base_model
-    from .harness import EvalConfig, evaluate
+    from .harness import evaluate
     from .reports import write_report
 
-    if holdout < 0:
-        raise ValueError(f"--holdout {holdout} is negative; use 0 or the N training held out.")
-    config = EvalConfig(
-        max_instances=max_instances,
-        holdout_instances=holdout_instances,
-        max_new_tokens=max_new_tokens,
-        batch_size=batch_size,
-        num_descriptions=num_descriptions,
-        max_labels=max_labels,
-        keep_predictions=keep_predictions,
-    )
-    loaded = [t.hold_out_descriptions(holdout) for t in load_tasks(tasks, names=task_names)]
-    for mode in sorted({s.descriptions for s in specs if s.reads_descriptions}):
-        select_descriptions(
-            loaded, mode, count=num_descriptions
-        )  # fail on missing descriptions before loading a model
-    model, tokenizer = load_base_model(base_model or DEFAULT_BASE_MODEL)
+    specs = options.systems()
+    if options.holdout < 0:
+        raise ValueError(f"--holdout {options.holdout} is negative; use 0 or the N training held out.")
+    if not options.out:
+        raise ValueError("--out is empty; name a folder for the reports, e.g. --out runs/eval.")
+    config = options.eval_config()
+    loaded = [t.hold_out_descriptions(options.holdout) for t in load_tasks(options.tasks, names=options.task_names)]
+    for spec in specs:  # fail on missing descriptions before loading a model
+        if spec.reads_descriptions:
+            select_descriptions(loaded, spec.descriptions, count=spec.num_descriptions or config.num_descriptions)
+    model, tokenizer = load_base_model(options.base_model or DEFAULT_BASE_MODEL)
     report = evaluate(specs, loaded, model=model, tokenizer=tokenizer, config=config)
-    files = write_report(report, out, command=command)
+    files = write_report(report, options.out, command=options.command_line())
     print(files.markdown.read_text())
     print(f"wrote {files.json}, {files.markdown}, {files.plot}")
     return EXIT_OK
-
-
-def _command_line(args: argparse.Namespace) -> str:
-    """The command in a canonical form (same options, same string), for the reports."""
-    values = vars(args)
-    parts = ["t2l", "eval", "--tasks", values["tasks"]]
-    for flag in ("base", "base_with_description", "no_predictions"):
-        if values[flag]:
-            parts.append("--" + flag.replace("_", "-"))
-    for option in ("task_names", "descriptions"):
-        if values[option]:
-            parts += ["--" + option.replace("_", "-"), *values[option]]
-    for option in ("base_model", "multitask_lora", "oracle_dir", "num_descriptions", "control_descriptions", "holdout",
-                   "max_instances", "holdout_instances", "max_new_tokens", "batch_size", "max_labels", "out"):  # fmt: skip
-        if values[option] is not None:
-            parts += ["--" + option.replace("_", "-"), str(values[option])]
-    for item in values["t2l"]:
-        parts += ["--t2l", item]
-    return shlex.join(parts)
