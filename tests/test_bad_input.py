@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from peft_t2l import T2LConfig, T2LModel, load_t2l_model
 from peft_t2l.cli import main
+from peft_t2l.data import load_tasks
 from peft_t2l.hub import t2l_model_card
 from peft_t2l.safe_io import write_folder
 
@@ -99,6 +100,23 @@ def _project_folder(ctx: Ctx) -> Path:
     return project
 
 
+def _task_file(ctx: Ctx, content: bytes | dict) -> Path:
+    path = ctx.tmp / "task042.json"
+    path.write_bytes(content if isinstance(content, bytes) else json.dumps(content).encode())
+    return path
+
+
+GOOD_TASK = {"task": "task042", "descriptions": ["Answer no."], "instances": [{"input": "Is it?", "output": ["no"]}]}
+
+
+def _task(**changes) -> dict:
+    return {**GOOD_TASK, **changes}
+
+
+def _load_task(content: bytes | dict) -> Callable[[Ctx], object]:
+    return lambda c: load_tasks(_task_file(c, content))
+
+
 # ---- the table ------------------------------------------------------------------------------------------------------
 
 
@@ -122,6 +140,41 @@ CASES = [
     Case("4-missing-tensor", lambda c: load_t2l_model(_copy_model(c, _drop_one)), match="missing keys: \\['heads"),
     Case("4-unexpected-tensor", lambda c: load_t2l_model(_copy_model(c, _add_one)), match="unexpected keys"),
     Case("9-wrong-shaped-tensor", lambda c: load_t2l_model(_copy_model(c, _misshape)), match="shapes do not fit"),
+    # 5. data files read loosely: each error names the file, the task and the field
+    Case(
+        "5-descriptions-one-string",
+        _load_task(_task(descriptions="answer no")),
+        match="task042.json: task 'task042', field 'descriptions' is one string",
+    ),  # fmt: skip
+    Case("5-bad-json", _load_task(b'{"task": "x",'), match="task042.json: invalid JSON at line 1"),
+    Case("5-empty-file", _load_task(b"  \n"), match="task042.json: the file is empty"),
+    Case("5-not-utf8", _load_task(b'{"task": "caf\xe9"}'), match="task042.json: byte 13 is not UTF-8"),
+    Case(
+        "5-output-not-a-string",
+        _load_task(_task(instances=[{"input": "a", "output": [3]}])),
+        match="field 'instances\\[0\\].output\\[0\\]' is a int",
+    ),  # fmt: skip
+    Case(
+        "5-output-missing",
+        _load_task(_task(instances=[{"input": "a"}])),
+        match="field 'instances\\[0\\].output' is missing",
+    ),  # fmt: skip
+    Case(
+        "5-input-missing",
+        _load_task(_task(instances=[{"output": "a"}])),
+        match="field 'instances\\[0\\].input' is missing",
+    ),  # fmt: skip
+    Case(
+        "5-input-not-a-string",
+        _load_task(_task(instances=[{"input": None, "output": "a"}])),
+        match="'instances\\[0\\].input' is null",
+    ),  # fmt: skip
+    Case(
+        "5-top-level-list",
+        _load_task(b"[1, 2]"),
+        match="task042.json: task 'task042', field '\\(top level\\)' is a JSON list",
+    ),
+    Case("5-no-instances-names-the-file", _load_task(_task(instances=[])), match="task042.json: Task 'task042'"),
     # 6. folders written whole, one writer at a time
     Case(
         "6-second-writer-refused",
@@ -213,6 +266,11 @@ def test_interrupted_adapter_save_leaves_the_old_folder_whole(ctx, monkeypatch):
         other.save_pretrained(out)  # the weights are written by then, the config and README are not
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert sorted(p.name for p in ctx.tmp.iterdir()) == ["adapter"]
+
+
+def test_data_file_with_a_bom_loads(ctx):
+    path = _task_file(ctx, b"\xef\xbb\xbf" + json.dumps(GOOD_TASK).encode())
+    assert load_tasks(path)[0].descriptions == ("Answer no.",)
 
 
 def test_overwrite_replaces_the_whole_adapter_folder(ctx):

@@ -108,40 +108,114 @@ class Task:
         return replace(self, instances=self.instances[:cut]), replace(self, instances=self.instances[cut:])
 
 
-def task_from_dict(data: dict[str, Any], *, name: str | None = None) -> Task:
+def task_from_dict(data: dict[str, Any], *, name: str | None = None, source: str | None = None) -> Task:
     """Build a `Task` from the project's JSON schema or from a raw SNI task file, whichever `data` is.
+
+    Every field is checked: a wrong type or a missing field raises a `ValueError` naming the file, the task and the
+    field (e.g. `descriptions` given as one string, which would otherwise be read character by character).
 
     Args:
         data: the parsed JSON.
         name: the task name when the data has none (raw SNI files are named by their file name).
+        source: where `data` came from (a file path), for error messages.
 
     Example:
         ```python
         >>> task_from_dict({"task": "t", "descriptions": ["add"], "instances": [{"input": "1+1", "output": ["2"]}]})
         ```
     """
+    try:
+        return _task_from_dict(data, name=name, source=source)
+    except ValueError as err:
+        if source and not str(err).startswith(source):  # Task's own checks do not know the file
+            raise ValueError(f"{source}: {err}") from None
+        raise
+
+
+def _task_from_dict(data: Any, *, name: str | None, source: str | None) -> Task:
+    where = _Where(source, name)
+    if not isinstance(data, dict):
+        where.fail("", f"is a JSON {type(data).__name__}, not an object", "write one task object per file")
     if "Instances" in data:  # raw SNI: Definition is a list of strings, each instance has a list of outputs
-        definition = " ".join(data.get("Definition") or []).strip()
+        where.task = name or _string(data.get("task"), "task", where, optional=True) or ""
+        definition_parts = data.get("Definition") or []
+        if isinstance(definition_parts, str):
+            definition_parts = [definition_parts]
+        definition = " ".join(_strings(definition_parts, "Definition", where)).strip()
         return Task(
-            name=name or data.get("task") or "",
+            name=where.task,
             descriptions=(definition,) if definition else (),
-            instances=tuple(Instance(i["input"], _outputs(i["output"])) for i in data["Instances"]),
+            instances=_instances(data["Instances"], "Instances", where),
             definition=definition or None,
         )
     if "instances" not in data:
-        raise ValueError(
-            f"task {name or data.get('task')!r} is neither the project's schema (`instances`) nor a raw SNI task "
-            "(`Instances`); see /work/shared/data/sni/README.md for the expected fields."
+        where.fail(
+            "instances",
+            "is missing: the file is neither the project's schema (`instances`) nor a raw SNI task (`Instances`)",
+            "see /work/shared/data/sni/README.md for the expected fields",
         )
-    definition = data.get("definition")
-    descriptions = tuple(data.get("descriptions") or ([definition] if definition else []))
+    where.task = _string(data.get("task"), "task", where, optional=True) or name or ""
+    definition = _string(data.get("definition"), "definition", where, optional=True)
+    descriptions = _strings(data.get("descriptions") or ([definition] if definition else []), "descriptions", where)
     return Task(
-        name=data.get("task") or name or "",
+        name=where.task,
         descriptions=descriptions,
-        instances=tuple(Instance(i["input"], _outputs(i["output"])) for i in data["instances"]),
-        eval_descriptions=tuple(data.get("eval_descriptions") or ()),
+        instances=_instances(data["instances"], "instances", where),
+        eval_descriptions=_strings(data.get("eval_descriptions") or [], "eval_descriptions", where),
         definition=definition,
     )
+
+
+class _Where:
+    """File and task a value comes from, for error messages."""
+
+    def __init__(self, source: str | None, task: str | None):
+        self.source, self.task = source, task
+
+    def fail(self, field_name: str, problem: str, fix: str):
+        file = f"{self.source}: " if self.source else ""
+        task = f"task {self.task!r}, " if self.task else ""
+        raise ValueError(f"{file}{task}field {field_name or '(top level)'!r} {problem}; {fix}.")
+
+
+def _string(value: Any, field_name: str, where: _Where, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        where.fail(field_name, f"is {_kind(value)}, not a string", "write it as a JSON string")
+    return value
+
+
+def _strings(value: Any, field_name: str, where: _Where) -> tuple[str, ...]:
+    if isinstance(value, str):  # tuple("answer no") would give one-character descriptions
+        where.fail(field_name, f"is one string ({value[:40]!r})", f'write a list of strings: ["{value[:40]}"]')
+    if not isinstance(value, (list, tuple)):
+        where.fail(field_name, f"is {_kind(value)}, not a list of strings", "write a JSON list of strings")
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not item.strip():
+            where.fail(f"{field_name}[{i}]", f"is {_kind(item)}", "every entry must be a non-empty string")
+    return tuple(value)
+
+
+def _instances(value: Any, field_name: str, where: _Where) -> tuple[Instance, ...]:
+    if not isinstance(value, list):
+        where.fail(field_name, f"is {_kind(value)}, not a list", 'write a list of {"input": ..., "output": ...}')
+    result = []
+    for i, item in enumerate(value):
+        at = f"{field_name}[{i}]"
+        if not isinstance(item, dict):
+            where.fail(at, f"is {_kind(item)}, not an object", 'write {"input": "...", "output": ["..."]}')
+        for key in ("input", "output"):
+            if key not in item:
+                where.fail(f"{at}.{key}", "is missing", f'give every instance an "{key}"')
+        result.append(
+            Instance(_string(item["input"], f"{at}.input", where), _outputs(item["output"], f"{at}.output", where))
+        )
+    return tuple(result)
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else f"a {type(value).__name__} ({str(value)[:40]!r})"
 
 
 def load_tasks(source: str | Path, *, names: list[str] | None = None, max_instances: int | None = None) -> list[Task]:
@@ -172,7 +246,7 @@ def load_tasks(source: str | Path, *, names: list[str] | None = None, max_instan
             raise ValueError(
                 f"data={source_str!r} is neither a folder, a file, nor 'hf:<dataset id>'; check the path."
             )
-        tasks = [task_from_dict(json.loads(f.read_text()), name=f.stem) for f in files]
+        tasks = [task_from_dict(read_json(f), name=f.stem, source=str(f)) for f in files]
     if names:
         by_name = {t.name: t for t in tasks}
         missing = [n for n in names if n not in by_name]
@@ -182,6 +256,32 @@ def load_tasks(source: str | Path, *, names: list[str] | None = None, max_instan
     if max_instances is not None:
         tasks = [replace(t, instances=t.instances[:max_instances]) for t in tasks]
     return tasks
+
+
+def read_json(path: str | Path) -> Any:
+    """Parse a UTF-8 JSON file (a leading BOM is allowed); a `ValueError` names the file and what is wrong.
+
+    Example:
+        ```python
+        >>> data = read_json("data/sni/train/task001.json")
+        ```
+    """
+    path = Path(path)
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise ValueError(f"{path}: the file is empty; write one task as a JSON object, or remove the file.")
+    try:
+        text = raw.decode("utf-8-sig")  # editors on Windows add a BOM; it is not part of the JSON
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{path}: byte {err.start} is not UTF-8 ({raw[err.start : err.start + 4]!r}); save the file as UTF-8."
+        ) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(
+            f"{path}: invalid JSON at line {err.lineno}, column {err.colno} ({err.msg}); fix it."
+        ) from None
 
 
 @dataclass
@@ -230,10 +330,20 @@ def task_from_hf(
         raise ValueError(
             f"dataset {name!r} has columns {sorted(rows[0])}; set HFTaskColumns(input=..., output=...) to match."
         )
-    instances = tuple(Instance(r[columns.input], _outputs(r[columns.output])) for r in rows)
+    where = _Where(f"dataset {name}", name)
+    instances = _instances(
+        [{"input": r.get(columns.input), "output": r.get(columns.output)} for r in rows], "rows", where
+    )
     default_description = f"Solve the task '{name.replace('_', ' ')}'."
     return Task(name=name, descriptions=tuple(descriptions or [default_description]), instances=instances)
 
 
-def _outputs(value: str | list[str]) -> tuple[str, ...]:
-    return (value,) if isinstance(value, str) else tuple(value)
+def _outputs(value: Any, field_name: str, where: _Where) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not value:
+        where.fail(field_name, f"is {_kind(value)}", "write the answer as a string or a non-empty list of strings")
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            where.fail(f"{field_name}[{i}]", f"is {_kind(item)}, not a string", "write every answer as a string")
+    return tuple(value)
