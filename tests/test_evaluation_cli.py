@@ -204,3 +204,27 @@ def test_eval_options_round_trip_through_the_command_line():
     again = build_parser().parse_args(command.split()[1:])
     assert EvalOptions(**{f: getattr(again, f) for f in EvalOptions.__dataclass_fields__}) == options
     assert options.eval_config().holdout_instances == 8 and options.eval_config().keep_predictions
+
+
+def test_out_is_checked_before_any_model_loads(tasks, tmp_path, capsys, monkeypatch):
+    import peft_t2l.defaults
+
+    monkeypatch.setattr(peft_t2l.defaults, "load_base_model", lambda *a, **k: pytest.fail("a model was loaded"))
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("keep me")
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "todo.md").write_text("keep me too")
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "results.json").write_text("{}")
+    cases = [
+        ([str(a_file)], "is a file"),
+        ([str(other)], "exists and is not empty"),
+        ([str(other), "--overwrite"], "not a previous evaluation report"),
+        ([str(report)], "pass --overwrite"),
+    ]
+    for out, message in cases:
+        assert main(["eval", "--tasks", str(tasks), "--base", "--out", *out]) == 2
+        assert message in capsys.readouterr().err, out
+    assert a_file.read_text() == "keep me" and (other / "todo.md").read_text() == "keep me too"

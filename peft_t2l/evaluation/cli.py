@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..safe_io import check_output_folder
+from .reports import is_report_folder
 from .systems import DESCRIPTION_MODES, SystemSpec, select_descriptions
 
 if TYPE_CHECKING:
@@ -112,6 +114,9 @@ class EvalOptions:
     out: str = field(
         default="",
         metadata={"group": "run", "help": "folder for results.json, results.md, scores.png, timing.json"},
+    )
+    overwrite: bool = field(
+        default=False, metadata={"group": "run", "help": "replace an existing report folder at --out"}
     )
 
     def systems(self) -> list[SystemSpec]:
@@ -261,6 +266,7 @@ def add_eval_merge_parser(subparsers: argparse._SubParsersAction) -> argparse.Ar
     p.add_argument(
         "--out", required=True, help="folder for the merged results.json, results.md, scores.png, timing.json"
     )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report folder at --out")
     p.set_defaults(func=cmd_eval_merge)
     return p
 
@@ -268,13 +274,13 @@ def add_eval_merge_parser(subparsers: argparse._SubParsersAction) -> argparse.Ar
 def cmd_eval_merge(args: argparse.Namespace) -> int:
     """Run `t2l eval-merge`; returns 0, or 2 with a message on stderr when an input is wrong."""
     try:
-        return merge(args.sources, out=args.out)
+        return merge(args.sources, out=args.out, overwrite=args.overwrite)
     except ValueError as err:
         print(f"t2l eval-merge: error: {err}", file=sys.stderr)
         return EXIT_USAGE
 
 
-def merge(sources: list[str], *, out: str) -> int:
+def merge(sources: list[str], *, out: str, overwrite: bool = False) -> int:
     """Read the `t2l eval` folders `sources`, merge them (see `merge_reports`), write the reports; returns 0.
 
     The merged `results.json` stores the source commands as a list, in the order of `sources`.
@@ -297,12 +303,13 @@ def merge(sources: list[str], *, out: str) -> int:
             raise ValueError(f"SRC_DIR {sources[i]} is given twice; pass each run once.")
     if Path(out).resolve() in resolved:
         raise ValueError(f"--out {out} is also a SRC_DIR; write the merged report to a new folder.")
+    check_output_folder(out, overwrite=overwrite, what="evaluation report", replaceable=is_report_folder)
     runs = [read_report(source) for source in sources]
     merged = merge_reports([report for report, _ in runs], names=sources)
     commands = []
     for _, command in runs:  # a source may itself be a merged report, with a list of commands
         commands += command if isinstance(command, list) else [command] if command else []
-    files = write_report(merged, out, command=commands)
+    files = write_report(merged, out, command=commands, overwrite=overwrite)
     print(files.markdown.read_text())
     print(f"wrote {files.json}, {files.markdown}, {files.plot}")
     return EXIT_OK
@@ -336,8 +343,10 @@ def run(options: EvalOptions) -> int:
     specs = options.systems()
     if options.holdout < 0:
         raise ValueError(f"--holdout {options.holdout} is negative; use 0 or the N training held out.")
-    if not options.out:
-        raise ValueError("--out is empty; name a folder for the reports, e.g. --out runs/eval.")
+    # before any work: an unwritable --out must not cost a whole evaluation
+    check_output_folder(
+        options.out, overwrite=options.overwrite, what="evaluation report", replaceable=is_report_folder
+    )
     config = options.eval_config()
     loaded = [t.hold_out_descriptions(options.holdout) for t in load_tasks(options.tasks, names=options.task_names)]
     for spec in specs:  # fail on missing descriptions before loading a model
@@ -345,7 +354,7 @@ def run(options: EvalOptions) -> int:
             select_descriptions(loaded, spec.descriptions, count=spec.num_descriptions or config.num_descriptions)
     model, tokenizer = load_base_model(options.base_model or DEFAULT_BASE_MODEL)
     report = evaluate(specs, loaded, model=model, tokenizer=tokenizer, config=config)
-    files = write_report(report, options.out, command=options.command_line())
+    files = write_report(report, options.out, command=options.command_line(), overwrite=options.overwrite)
     print(files.markdown.read_text())
     print(f"wrote {files.json}, {files.markdown}, {files.plot}")
     return EXIT_OK

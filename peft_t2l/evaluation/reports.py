@@ -36,30 +36,46 @@ class ReportFiles:
 
 
 def write_report(
-    report: EvalReport, out_dir: str | Path, *, command: str | Sequence[str] | None = None
+    report: EvalReport,
+    out_dir: str | Path,
+    *,
+    command: str | Sequence[str] | None = None,
+    overwrite: bool = True,
 ) -> ReportFiles:
     """Write the JSON, the markdown tables, the per-task plot and the timings of `report` into `out_dir`.
+
+    The folder is written whole or not at all (a temporary sibling renamed into place, with a lock against a second
+    writer), and an existing folder is replaced only if it holds an earlier report.
 
     Args:
         report: the evaluation result.
         out_dir: folder to write (created if needed).
         command: the command line that produced it, quoted in both reports; for a merged report, the list of the
             source runs' commands (stored as a list in `results.json`, one line each in `results.md`).
+        overwrite: replace an existing report folder (`t2l eval` passes its `--overwrite`).
 
     Example:
         ```python
         >>> files = write_report(report, "docs/results", command="t2l eval --base --tasks ...")
         ```
     """
+    from ..safe_io import write_folder
+
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    files = ReportFiles(out / "results.json", out / "results.md", out / "scores.png", out / "timing.json")
     stored = command if command is None or isinstance(command, str) else list(command)
-    files.json.write_text(json.dumps({"command": stored, **report.to_dict()}, indent=1, ensure_ascii=False) + "\n")
-    files.markdown.write_text(markdown_tables(report, command=command))
-    plot_scores(report, files.plot)
-    files.timing.write_text(json.dumps({"seconds_per_system": report.seconds}, indent=1) + "\n")
-    return files
+    with write_folder(out, overwrite=overwrite, what="evaluation report", replaceable=is_report_folder) as tmp:
+        (tmp / "results.json").write_text(
+            json.dumps({"command": stored, **report.to_dict()}, indent=1, ensure_ascii=False) + "\n"
+        )
+        (tmp / "results.md").write_text(markdown_tables(report, command=command))
+        plot_scores(report, tmp / "scores.png")
+        (tmp / "timing.json").write_text(json.dumps({"seconds_per_system": report.seconds}, indent=1) + "\n")
+    return ReportFiles(out / "results.json", out / "results.md", out / "scores.png", out / "timing.json")
+
+
+def is_report_folder(folder: Path) -> bool:
+    """Whether `folder` holds a report `write_report` wrote (so replacing it loses nothing else)."""
+    return (folder / "results.json").is_file()
 
 
 def markdown_tables(report: EvalReport, *, command: str | Sequence[str] | None = None) -> str:

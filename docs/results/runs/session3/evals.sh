@@ -19,7 +19,7 @@ if [ "$1" = A ]; then
   wait_for runs/s3/sft_margin/model/model.safetensors
   run $R/validation-margin $VAL --t2l margin=runs/s3/sft_margin/model \
     --descriptions train random unrelated uninformative
-  run $R/seen-margin $SEEN_ARGS --t2l margin=runs/s3/sft_margin/model --descriptions train heldout random uninformative
+  run $R/seen-margin $SEEN_ARGS --t2l margin=runs/s3/sft_margin/model --descriptions train random uninformative
 fi
 if [ "$1" = B ]; then
   wait_for runs/s3/sft_plain/model/model.safetensors
@@ -27,6 +27,6 @@ if [ "$1" = B ]; then
   wait_for runs/s3/mt_lora/adapter/adapter_model.safetensors
   run $R/validation-base $VAL --base --multitask-lora runs/s3/mt_lora/adapter
   run $R/seen-plain $SEEN_ARGS --t2l plain=runs/s3/sft_plain/model --multitask-lora runs/s3/mt_lora/adapter \
-    --descriptions train heldout random uninformative
+    --descriptions train random uninformative
 fi
 echo "EVAL_$1_DONE"
