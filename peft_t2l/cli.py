@@ -189,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     # the file system said no (disk full, permissions, a path under /proc): its message is the useful part
     except OSError as err:
         print(f"t2l {args.command}: error: {err}", file=sys.stderr)
-        return EXIT_FAILED
+        user_fixable = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError, FileExistsError)
+        return EXIT_USAGE if isinstance(err, user_fixable) else EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -117,6 +117,37 @@ def _load_task(content: bytes | dict) -> Callable[[Ctx], object]:
     return lambda c: load_tasks(_task_file(c, content))
 
 
+def _reference(ctx: Ctx, **edits) -> Path:
+    from test_convert import reference_state_dict, write_reference_dir
+
+    sd = reference_state_dict("L")
+    sd.update(edits.pop("tensors", {}))
+    return write_reference_dir(ctx.tmp / "ref", sd, **edits)
+
+
+def _convert(ctx: Ctx, break_it: Callable[[Path], object] | None = None, out: str | None = None) -> object:
+    from peft_t2l.convert import convert_sakana_checkpoint
+
+    ref = _reference(ctx)
+    if break_it is not None:
+        break_it(ref)
+    return convert_sakana_checkpoint(ref, out)
+
+
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b, *b, *b]\n"
+
+
+def _cli_convert_over(ctx: Ctx, existing: Callable[[Ctx], Path], *flags: str) -> int:
+    return _cli("convert-sakana", _reference(ctx), existing(ctx), *flags)
+
+
+def _converted_before(ctx: Ctx) -> Path:
+    out = ctx.tmp / "converted"
+    out.mkdir()
+    (out / "config.json").write_text('{"model_type": "t2l"}')
+    return out
+
+
 # ---- the table ------------------------------------------------------------------------------------------------------
 
 
@@ -202,6 +233,40 @@ CASES = [
     Case("9-out-is-a-file", lambda c: c.lora.save_pretrained(_file(c)), match="is a file"),
     Case("9-out-under-a-file", lambda c: c.lora.save_pretrained(_file(c) / "sub"), match="which is a file"),
     Case("9-out-in-proc", lambda c: c.lora.save_pretrained("/proc/t2l-adapter"), match="/proc"),
+    Case(
+        "9-convert-empty-hypermod",
+        lambda c: _convert(c, lambda r: (r / "hypermod.pt").write_bytes(b"")),
+        match="hypermod.pt is empty",
+    ),  # fmt: skip
+    Case(
+        "9-convert-truncated-hypermod",
+        lambda c: _convert(c, lambda r: (r / "hypermod.pt").write_bytes((r / "hypermod.pt").read_bytes()[:300])),
+        match="truncated or corrupt",
+    ),  # fmt: skip
+    Case("9-convert-missing-hypermod", lambda c: _cli("convert-sakana", c.tmp, c.tmp / "out"), None),
+    Case(
+        "9-convert-misshaped-tensor",
+        lambda c: _convert(
+            c,
+            lambda r: torch.save(
+                {**torch.load(r / "hypermod.pt"), "mlp1.mlp.0.weight": torch.zeros(3, 3)}, r / "hypermod.pt"
+            ),
+        ),
+        match="inconsistent shapes",
+    ),  # fmt: skip
+    Case("8-convert-over-existing-model", lambda c: _cli_convert_over(c, _converted_before), None),
+    Case("8-convert-over-a-project", lambda c: _cli_convert_over(c, _project_folder, "--overwrite"), None),
+    # 13. YAML aliases expand without bound
+    Case(
+        "13-args-yaml-aliases",
+        lambda c: _convert(c, lambda r: (r / "args.yaml").write_text((r / "args.yaml").read_text() + ALIAS_BOMB)),
+        match="aliases",
+    ),  # fmt: skip
+    Case(
+        "13-args-yaml-huge",
+        lambda c: _convert(c, lambda r: (r / "args.yaml").write_text("x: " + "y" * (2 << 20))),
+        match="is refused",
+    ),  # fmt: skip
     # 10. validation gaps
     Case("10-float-rank", lambda c: T2LConfig(lora_rank=8.5), match="lora_rank=8.5"),
     Case("10-string-rank", lambda c: T2LConfig(lora_rank="8"), match="lora_rank='8'"),

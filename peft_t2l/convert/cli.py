@@ -14,6 +14,7 @@ def add_sakana_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     parser.add_argument("output_dir", help="where to write the T2LModel folder")
     parser.add_argument("--encoder", default=None, help="record this text encoder (e.g. a local gte copy) instead")
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing T2L model folder")
     parser.add_argument("--push-to-hub", default=None, metavar="REPO_ID", help="also upload, e.g. my-org/t2l-mistral")
     parser.set_defaults(func=run_convert_sakana)
     return parser
@@ -35,6 +36,7 @@ def run_convert_sakana(args: argparse.Namespace) -> int:
         encoder_name_or_path=args.encoder,
         dtype=getattr(torch, args.dtype),
         push_to_hub=args.push_to_hub,
+        overwrite=args.overwrite,
     )
     c = model.config
     print(

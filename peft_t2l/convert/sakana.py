@@ -21,6 +21,7 @@ import yaml
 
 from ..configuration_t2l import T2LConfig, _default_module_path
 from ..modeling_t2l import T2LModel
+from ..safe_io import check_output_folder, is_t2l_folder
 
 REFERENCE_FILES = ("hypermod.pt", "args.yaml", "adapter_config.json")
 # The reference embeds descriptions with the tokenizer's full context (2**13 tokens) and never truncates in practice.
@@ -60,7 +61,7 @@ class ReferenceArgs:
 
     @classmethod
     def from_yaml(cls, path: Path) -> ReferenceArgs:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = read_args_yaml(path)
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in raw.items() if k in known and v is not None}
         args = cls(**values)
@@ -89,6 +90,47 @@ class ReferenceArgs:
     @property
     def head(self) -> str:
         return "S" if self.autoreg_gen else "M" if self.shared_AB_head else "L"
+
+
+# a real args.yaml is a few KiB; this bounds what a crafted one can make us parse
+MAX_ARGS_YAML_BYTES = 1 << 20
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` without aliases: a few nested aliases expand into gigabytes (a "billion laughs" file)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.events.AliasEvent):
+            event = self.peek_event()
+            raise ValueError(
+                f"args.yaml line {event.start_mark.line + 1}: YAML aliases (*{event.anchor}) are refused, since they "
+                "can expand without bound; write the values out in full."
+            )
+        return super().compose_node(parent, index)
+
+
+def read_args_yaml(path: str | Path) -> dict:
+    """Parse a reference `args.yaml` safely: plain YAML only (no tags, no aliases), at most 1 MiB, a mapping.
+
+    Example:
+        ```python
+        >>> read_args_yaml("trained_t2l/mistral_7b_t2l/args.yaml")["model_dir"]
+        'mistralai/Mistral-7B-Instruct-v0.2'
+        ```
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    if size > MAX_ARGS_YAML_BYTES:
+        raise ValueError(f"{path} is {size:,} bytes; a reference args.yaml is a few KiB, so it is refused.")
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_NoAliasLoader) or {}  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path} is not valid YAML ({err}); fix or re-download it.") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not UTF-8 text (byte {err.start}); re-download it.") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path} holds a {type(raw).__name__}, not the mapping of training arguments.")
+    return raw
 
 
 @dataclass
@@ -123,23 +165,33 @@ def read_reference_checkpoint(directory: str | Path) -> ReferenceCheckpoint:
             "`huggingface-cli download SakanaAI/text-to-lora --include 'trained_t2l/*'` and pass e.g. "
             "trained_t2l/mistral_7b_t2l."
         )
+    weights = root / "hypermod.pt"
+    if weights.stat().st_size == 0:
+        raise ValueError(f"{weights} is empty; download the checkpoint again.")
     try:
-        state = torch.load(root / "hypermod.pt", map_location="cpu", weights_only=True)
+        state = torch.load(weights, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise ValueError(
-            f"{root / 'hypermod.pt'} holds more than tensors (refused by torch.load(weights_only=True)); peft-t2l "
+            f"{weights} holds more than tensors (refused by torch.load(weights_only=True)); peft-t2l "
             "never unpickles code. Re-save it as a plain state_dict of tensors."
         ) from err
+    except (EOFError, RuntimeError, OSError) as err:  # a truncated or corrupt zip/pickle
+        raise ValueError(f"{weights} is truncated or corrupt ({err}); download the checkpoint again.") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{root / 'hypermod.pt'} is not a state_dict (a dict of tensors).")
-    adapter_config = json.loads((root / "adapter_config.json").read_text())
+        raise ValueError(f"{weights} is not a state_dict (a dict of tensors).")
+    try:
+        adapter_config = json.loads((root / "adapter_config.json").read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{root / 'adapter_config.json'} is not valid JSON ({err}); re-download it.") from None
+    if not isinstance(adapter_config, dict):
+        raise ValueError(f"{root / 'adapter_config.json'} is not a JSON object; re-download it.")
     if str(adapter_config.get("peft_type", "LORA")).upper() != "LORA":
         raise ValueError(f"adapter_config.json: peft_type={adapter_config['peft_type']!r}; only LORA is supported.")
     return ReferenceCheckpoint(
         args=ReferenceArgs.from_yaml(root / "args.yaml"),
         adapter_config=adapter_config,
         state_dict=state,
-        raw_args=yaml.safe_load((root / "args.yaml").read_text()) or {},
+        raw_args=read_args_yaml(root / "args.yaml"),
     )
 
 
@@ -239,6 +291,7 @@ def convert_sakana_checkpoint(
     encoder_name_or_path: str | None = None,
     dtype: torch.dtype = torch.float32,
     push_to_hub: str | None = None,
+    overwrite: bool = False,
 ) -> T2LModel:
     """Convert a reference T2L checkpoint into a `T2LModel` (saved with `save_pretrained` when `output_dir` is given).
 
@@ -249,6 +302,7 @@ def convert_sakana_checkpoint(
         encoder_name_or_path: a local copy of the text encoder to record instead of the Hub id.
         dtype: dtype of the converted weights.
         push_to_hub: also upload to this Hub repo, e.g. `"my-org/t2l-mistral-7b"`.
+        overwrite: replace an existing T2L model folder at `output_dir` (anything else there is always refused).
 
     Example:
         ```python
@@ -256,11 +310,23 @@ def convert_sakana_checkpoint(
         >>> lora = model.generate_lora("solve grade-school math word problems")
         ```
     """
+    if output_dir is not None:  # before the (slow) conversion, so a wrong path costs nothing
+        check_output_folder(
+            output_dir, overwrite=overwrite, what="T2L model folder", replaceable=is_t2l_folder, flag="output_dir"
+        )
     ckpt = read_reference_checkpoint(directory)
-    config = t2l_config_from_reference(ckpt, module_paths=module_paths, encoder_name_or_path=encoder_name_or_path)
+    try:
+        config = t2l_config_from_reference(ckpt, module_paths=module_paths, encoder_name_or_path=encoder_name_or_path)
+    except KeyError as err:
+        raise ValueError(
+            f"{directory}: hypermod.pt lacks the tensor {err}; it is not a complete T2L checkpoint."
+        ) from None
     model = T2LModel(config)
     state = reference_to_t2l_state_dict(ckpt, config)
-    result = model.load_state_dict({k: v.to(torch.float32) for k, v in state.items()}, strict=False)
+    try:
+        result = model.load_state_dict({k: v.to(torch.float32) for k, v in state.items()}, strict=False)
+    except RuntimeError as err:  # a tensor whose shape contradicts the others
+        raise ValueError(f"{directory}: hypermod.pt has tensors of inconsistent shapes ({err}).") from None
     if result.missing_keys or result.unexpected_keys:
         raise ValueError(
             f"The converted weights do not fit T2LModel: missing {result.missing_keys[:5]}, "
