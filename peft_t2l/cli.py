@@ -74,10 +74,48 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"prompt      : {args.prompt}")
     print(f"base model  : {plain}")
     print(f"with adapter: {adapted}")
+    strengths = measured_strengths(t2l.config.training_summary)
+    if strengths:
+        print(f"measured    : {strengths}")
     if args.out is not None:
         lora.save_pretrained(args.out, overwrite=args.overwrite)
         print(f"adapter saved to {args.out}")
     return EXIT_OK
+
+
+def measured_strengths(summary: dict | None, *, top: int = 3) -> str | None:
+    """One line on which task families the model was measured to help on unseen tasks, and where it does not.
+
+    Reads `summary["unseen_tasks"]` (task -> `{"t2l", "base", "categories"}`, ROUGE-L per task, written by
+    `scripts/ship_default.py`); `None` when the model carries no such record.
+
+    Args:
+        summary: a T2L config's `training_summary`.
+        top: how many families to name.
+
+    Example:
+        ```python
+        >>> measured_strengths({"unseen_tasks": {"task202_mnli": {"t2l": 61.0, "base": 2.0, "categories": ["NLI"]}}})
+        'on unseen SNI tasks (ROUGE-L, adapter vs base): best at NLI (task202_mnli 61.0 vs 2.0)'
+        ```
+    """
+    tasks = (summary or {}).get("unseen_tasks") or {}
+    if not tasks:
+        return None
+    gains = sorted(tasks.items(), key=lambda item: item[1]["base"] - item[1]["t2l"])  # largest gain first
+
+    def family(name: str, scores: dict) -> str:
+        numbers = f"{scores['t2l']:.1f} vs {scores['base']:.1f}"
+        categories = ", ".join(scores.get("categories") or [])
+        return f"{categories} ({name} {numbers})" if categories else f"{name} ({numbers})"
+
+    best = [family(n, s) for n, s in gains[:top] if s["t2l"] > s["base"]]
+    worse = [family(n, s) for n, s in gains if s["t2l"] < s["base"] - 3.0]
+    line = "on unseen SNI tasks (ROUGE-L, adapter vs base): "
+    line += "best at " + "; ".join(best) if best else "no gain over the base model"
+    if worse:
+        line += "; below base at " + "; ".join(worse)
+    return line
 
 
 def cmd_info(args: argparse.Namespace) -> int:

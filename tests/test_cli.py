@@ -85,3 +85,21 @@ def test_console_script_help():
     assert proc.returncode == 0 and "generate" in proc.stdout and "info" in proc.stdout
     proc = subprocess.run(cmd[:-1] + ["frobnicate"], capture_output=True, text=True)
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+def test_measured_strengths_names_the_families_with_the_largest_gains():
+    from peft_t2l.cli import measured_strengths
+
+    tasks = {
+        "t_small": {"t2l": 12.0, "base": 10.0, "categories": ["Sentiment Analysis"]},
+        "t_big": {"t2l": 60.0, "base": 5.0, "categories": ["Textual Entailment"]},
+        "t_worse": {"t2l": 4.0, "base": 14.6, "categories": []},
+        "t_tie": {"t2l": 9.0, "base": 10.0, "categories": ["Misc."]},
+    }
+    line = measured_strengths({"unseen_tasks": tasks}, top=2)
+    assert line.index("Textual Entailment (t_big 60.0 vs 5.0)") < line.index("Sentiment Analysis (t_small")
+    assert "below base at t_worse (4.0 vs 14.6)" in line
+    assert "Misc." not in line  # neither a gain nor more than 3 points below the base
+    assert measured_strengths({"regime": "sft"}) is None and measured_strengths(None) is None
+    only_losses = {"t": {"t2l": 1.0, "base": 9.0, "categories": ["QA"]}}
+    assert "no gain over the base model" in measured_strengths({"unseen_tasks": only_losses})
