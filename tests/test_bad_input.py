@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -166,7 +167,8 @@ CASES = [
         "3-cli-generate-from-llama-folder",
         lambda c: _cli("generate", "x", "--model", c.t2l_dir.parent / "llama", "--out", c.tmp / "a"),
         None,
-    ),  # fmt: skip
+        "type 'llama', not a T2L model",
+    ),
     # 4. missing or unexpected tensors silently re-initialised
     Case("4-missing-tensor", lambda c: load_t2l_model(_copy_model(c, _drop_one)), match="missing keys: \\['heads"),
     Case("4-unexpected-tensor", lambda c: load_t2l_model(_copy_model(c, _add_one)), match="unexpected keys"),
@@ -176,7 +178,7 @@ CASES = [
         "5-descriptions-one-string",
         _load_task(_task(descriptions="answer no")),
         match="task042.json: task 'task042', field 'descriptions' is one string",
-    ),  # fmt: skip
+    ),
     Case("5-bad-json", _load_task(b'{"task": "x",'), match="task042.json: invalid JSON at line 1"),
     Case("5-empty-file", _load_task(b"  \n"), match="task042.json: the file is empty"),
     Case("5-not-utf8", _load_task(b'{"task": "caf\xe9"}'), match="task042.json: byte 13 is not UTF-8"),
@@ -184,22 +186,22 @@ CASES = [
         "5-output-not-a-string",
         _load_task(_task(instances=[{"input": "a", "output": [3]}])),
         match="field 'instances\\[0\\].output\\[0\\]' is a int",
-    ),  # fmt: skip
+    ),
     Case(
         "5-output-missing",
         _load_task(_task(instances=[{"input": "a"}])),
         match="field 'instances\\[0\\].output' is missing",
-    ),  # fmt: skip
+    ),
     Case(
         "5-input-missing",
         _load_task(_task(instances=[{"output": "a"}])),
         match="field 'instances\\[0\\].input' is missing",
-    ),  # fmt: skip
+    ),
     Case(
         "5-input-not-a-string",
         _load_task(_task(instances=[{"input": None, "output": "a"}])),
         match="'instances\\[0\\].input' is null",
-    ),  # fmt: skip
+    ),
     Case(
         "5-top-level-list",
         _load_task(b"[1, 2]"),
@@ -211,24 +213,28 @@ CASES = [
         "6-second-writer-refused",
         lambda c: _while_locked(c, lambda: c.lora.save_pretrained(c.tmp / "busy")),
         match="another process",
-    ),  # fmt: skip
+    ),
     Case(
         "6-second-t2l-writer-refused",
         lambda c: _while_locked(c, lambda: c.t2l.save_pretrained(c.tmp / "busy")),
         match="another process",
-    ),  # fmt: skip
+    ),
     # 8. silent overwrites, and --out "" meaning the current folder
     Case(
-        "8-generate-out-empty", lambda c: _cli("generate", "x", "--model", c.t2l_dir, "--out", "", "--overwrite"), None
-    ),  # fmt: skip
-    Case("8-save-into-cwd", lambda c: c.lora.save_pretrained(""), match="empty"),
+        "8-generate-out-empty",
+        lambda c: _cli("generate", "x", "--model", c.t2l_dir, "--out", "", "--overwrite"),
+        None,
+        "--out='' is empty",
+    ),
+    Case("8-save-empty-path", lambda c: c.lora.save_pretrained(""), match="empty"),
+    Case("8-save-into-cwd", lambda c: c.lora.save_pretrained("."), match="current folder"),
     Case("8-save-over-a-project", lambda c: c.lora.save_pretrained(_project_folder(c)), match="not a previous"),
     Case("8-t2l-save-over-a-project", lambda c: c.t2l.save_pretrained(_project_folder(c)), match="not a previous"),
     Case(
         "8-adapter-save-no-overwrite",
         lambda c: (c.lora.save_pretrained(c.tmp / "a"), c.lora.save_pretrained(c.tmp / "a", overwrite=False)),
         match="not empty",
-    ),  # fmt: skip
+    ),
     # 9. tracebacks instead of errors
     Case("9-out-is-a-file", lambda c: c.lora.save_pretrained(_file(c)), match="is a file"),
     Case("9-out-under-a-file", lambda c: c.lora.save_pretrained(_file(c) / "sub"), match="which is a file"),
@@ -237,13 +243,13 @@ CASES = [
         "9-convert-empty-hypermod",
         lambda c: _convert(c, lambda r: (r / "hypermod.pt").write_bytes(b"")),
         match="hypermod.pt is empty",
-    ),  # fmt: skip
+    ),
     Case(
         "9-convert-truncated-hypermod",
         lambda c: _convert(c, lambda r: (r / "hypermod.pt").write_bytes((r / "hypermod.pt").read_bytes()[:300])),
         match="truncated or corrupt",
-    ),  # fmt: skip
-    Case("9-convert-missing-hypermod", lambda c: _cli("convert-sakana", c.tmp, c.tmp / "out"), None),
+    ),
+    Case("9-convert-missing-hypermod", lambda c: _cli("convert-sakana", c.tmp, c.tmp / "out"), None, "hypermod.pt"),
     Case(
         "9-convert-misshaped-tensor",
         lambda c: _convert(
@@ -253,20 +259,38 @@ CASES = [
             ),
         ),
         match="inconsistent shapes",
-    ),  # fmt: skip
-    Case("8-convert-over-existing-model", lambda c: _cli_convert_over(c, _converted_before), None),
-    Case("8-convert-over-a-project", lambda c: _cli_convert_over(c, _project_folder, "--overwrite"), None),
+    ),
+    Case("8-convert-over-existing-model", lambda c: _cli_convert_over(c, _converted_before), None, "not empty"),
+    Case(
+        "8-convert-over-a-project",
+        lambda c: _cli_convert_over(c, _project_folder, "--overwrite"),
+        None,
+        "not a previous",
+    ),
     # 13. YAML aliases expand without bound
     Case(
         "13-args-yaml-aliases",
         lambda c: _convert(c, lambda r: (r / "args.yaml").write_text((r / "args.yaml").read_text() + ALIAS_BOMB)),
         match="aliases",
-    ),  # fmt: skip
+    ),
     Case(
         "13-args-yaml-huge",
         lambda c: _convert(c, lambda r: (r / "args.yaml").write_text("x: " + "y" * (2 << 20))),
         match="is refused",
-    ),  # fmt: skip
+    ),
+    Case("9-train-output-dir-is-a-file", lambda c: _cli("train", "sft", f"output_dir={_file(c)}"), None, "is a file"),
+    Case(
+        "9-train-missing-base-model",
+        lambda c: _cli("train", "sft", "output_dir=r", "base_model=./no/such/model"),
+        None,
+        "base_model='./no/such/model' does not exist",
+    ),
+    Case(
+        "9-train-missing-init-from",
+        lambda c: _cli("train", "sft", "output_dir=r", f"init_from={c.tmp}/none/t2l"),
+        None,
+        "init_from=.* does not exist",
+    ),
     # 10. validation gaps
     Case("10-float-rank", lambda c: T2LConfig(lora_rank=8.5), match="lora_rank=8.5"),
     Case("10-string-rank", lambda c: T2LConfig(lora_rank="8"), match="lora_rank='8'"),
@@ -276,12 +300,12 @@ CASES = [
         "10-string-target-modules-from-base",
         lambda c: T2LModel.from_base_model(make_tiny_llama(), target_modules="q_proj", task_emb_size=16),
         match="is a string",
-    ),  # fmt: skip
+    ),
     Case(
         "10-unknown-keyword",
         lambda c: T2LModel.from_base_model(make_tiny_llama(), lora_rnak=4, task_emb_size=16),
         match="lora_rnak",
-    ),  # fmt: skip
+    ),
     Case("10-lone-surrogate", lambda c: c.t2l.generate_lora("bad \udcff text"), match="not valid Unicode"),
     Case("10-nan-adapter", _nan_adapter, match="NaN"),
     Case("10-missing-local-path", lambda c: load_t2l_model("./no/such/t2l"), FileNotFoundError, "does not exist"),
@@ -307,6 +331,7 @@ def test_bad_input(case: Case, ctx: Ctx, capsys):
         assert case.run(ctx) == 2
         err = capsys.readouterr().err
         assert "error:" in err and "Traceback" not in err
+        assert re.search(case.match, err), err
     else:
         with pytest.raises(case.error, match=case.match):
             case.run(ctx)
@@ -414,9 +439,14 @@ def space(one_thread_module):
     from t2l_demo.tiny import tiny_models, tiny_tokenizer
 
     return dict(
-        gr=gr, AppConfig=AppConfig, DemoHandlers=DemoHandlers, Session=Session, models=tiny_models(slots=2),
-        build_prompt=build_prompt, tokenizer=tiny_tokenizer(),
-    )  # fmt: skip
+        gr=gr,
+        AppConfig=AppConfig,
+        DemoHandlers=DemoHandlers,
+        Session=Session,
+        models=tiny_models(slots=2),
+        build_prompt=build_prompt,
+        tokenizer=tiny_tokenizer(),
+    )
 
 
 def test_space_push_uses_the_visitors_token_never_the_owners(space, monkeypatch):

@@ -16,7 +16,7 @@ import yaml
 
 from .config import LoraTrainConfig, ReconConfig, SFTConfig, config_to_dict, load_config
 
-EXIT_OK, EXIT_USAGE = 0, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 _COMMANDS = {
     "sft": (SFTConfig, "train a T2L hypernetwork by SFT through the frozen base model"),
@@ -62,16 +62,52 @@ def run_train(args: argparse.Namespace) -> int:
         print(yaml.safe_dump(config_to_dict(config), sort_keys=False), end="")
         return EXIT_OK
     try:
+        check_paths(config)  # before any model is loaded: a wrong path should cost nothing
         message = _train(config)
         if os.environ.get("RANK", "0") == "0":  # under torchrun every process returns here
             print(message)
     except ValueError as err:  # data, library or model that do not fit the config: the message says which
         print(f"t2l train {args.train_command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as err:
+        print(f"t2l train {args.train_command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as err:  # e.g. a base model id that is neither a folder nor on the Hub (or the Hub is offline)
+        print(f"t2l train {args.train_command}: error: {err}", file=sys.stderr)
+        return EXIT_FAILED
     except ImportError as err:  # accelerate (and tensorboard) come with the `train` extra
         print(f"t2l train {args.train_command}: error: {err}; install pip install 'peft-t2l[train]'", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
+
+
+def check_paths(config) -> None:
+    """Raise a `ValueError` for an `output_dir` that cannot be a folder, or a model path that does not exist.
+
+    Args:
+        config: an `SFTConfig`, `ReconConfig` or `LoraTrainConfig`.
+
+    Example:
+        ```python
+        >>> check_paths(load_config(SFTConfig, "configs/sft_smollm2_sni.yaml", []))
+        ```
+    """
+    from ..peft_integration import _looks_like_a_path
+
+    out = Path(config.output_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output_dir={config.output_dir!r} is a file; name a folder for the run.")
+    parent = out.resolve().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"output_dir={config.output_dir!r} is inside a file ({parent}); name a folder for the run.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"output_dir={config.output_dir!r}: {parent} is not writable; choose another folder.")
+    for name in ("base_model", "init_from"):
+        value = getattr(config, name, None)
+        if isinstance(value, str) and value != "default" and _looks_like_a_path(value) and not Path(value).exists():
+            raise ValueError(f"{name}={value!r} does not exist; pass an existing folder or a Hub id.")
 
 
 def _train(config) -> str:
