@@ -174,7 +174,15 @@ def test_sampler_mixes_tasks_and_is_a_pure_function_of_the_index():
 
 @pytest.mark.skipif(not (SNI / "train").is_dir(), reason="the shared SNI subset is not on this machine")
 def test_shared_sni_subset_loads():
+    """The 452 training tasks of the reference's list and the 11 unseen validation tasks, as the data README says."""
     train, validation = load_tasks(SNI / "train"), load_tasks(SNI / "validation")
-    assert (len(train), len(validation)) == (91, 11)
+    assert (len(train), len(validation)) == (452, 11)
+    assert sum(len(t.instances) for t in train) == 15193 and sum(len(t.instances) for t in validation) == 325
     assert all(len(t.descriptions) >= 4 for t in train + validation)
     assert sum(bool(t.eval_descriptions) for t in train) == 10
+    assert not {t.name for t in train} & {t.name for t in validation}
+
+    def inputs(tasks):
+        return {i.input.strip().lower() for t in tasks for i in t.instances}
+
+    assert not inputs(train) & inputs(validation)  # unseen means unseen: no validation input is trained on
