@@ -171,12 +171,12 @@ def _load(model: str):
         raise CLIError(f"Could not load the T2L model {model!r}: {err}") from err
 
 
-# optional command groups, each in its own room; a group whose extra is not installed is simply absent
+# optional command groups, each in its own room: (module, hook, command, extra that provides its dependencies)
 _PLUGINS = (
-    ("peft_t2l.training.cli", "add_train_parser"),
-    ("peft_t2l.evaluation.cli", "add_eval_parser"),
-    ("peft_t2l.evaluation.cli", "add_eval_merge_parser"),
-    ("peft_t2l.convert.cli", "add_convert_parser"),
+    ("peft_t2l.training.cli", "add_train_parser", "train", "train"),
+    ("peft_t2l.evaluation.cli", "add_eval_parser", "eval", "eval"),
+    ("peft_t2l.evaluation.cli", "add_eval_merge_parser", "eval-merge", "eval"),
+    ("peft_t2l.convert.cli", "add_convert_parser", "convert-sakana", None),
 )
 
 
@@ -206,12 +206,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="folder to inspect")
     p.set_defaults(func=cmd_info)
 
-    for module, hook in _PLUGINS:
+    for module, hook, command, extra in _PLUGINS:
         try:
             getattr(importlib.import_module(module), hook)(sub)
-        except ImportError:
-            continue
+        except ImportError as err:  # say what to install, rather than let argparse call it an "invalid choice"
+            _add_missing_extra(sub, command, extra, err)
     return parser
+
+
+def _add_missing_extra(sub, command: str, extra: str | None, err: ImportError) -> None:
+    install = f"pip install 'peft-t2l[{extra}]'" if extra else "pip install --force-reinstall peft-t2l"
+    # no option prefix: whatever flags follow are swallowed, so the message below is what the user sees
+    p = sub.add_parser(command, help=f"(unavailable: {install})", add_help=False, prefix_chars="\x01")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+
+    def unavailable(args: argparse.Namespace) -> int:
+        missing = err.name or str(err)
+        raise CLIError(f"this command needs {missing!r}, which is not installed; {install}.")
+
+    p.set_defaults(func=unavailable)
 
 
 def main(argv: list[str] | None = None) -> int:

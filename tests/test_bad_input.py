@@ -358,6 +358,22 @@ def test_interrupted_adapter_save_leaves_the_old_folder_whole(ctx, monkeypatch):
     assert sorted(p.name for p in ctx.tmp.iterdir()) == ["adapter"]
 
 
+def test_cli_names_the_extra_of_a_command_whose_dependency_is_missing(monkeypatch, capsys):
+    import importlib
+
+    real = importlib.import_module
+
+    def without_eval(name, *args):
+        if name == "peft_t2l.evaluation.cli":
+            raise ModuleNotFoundError("No module named 'rouge_score'", name="rouge_score")
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", without_eval)
+    assert main(["eval", "--tasks", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "'rouge_score'" in err and "peft-t2l[eval]" in err and "invalid choice" not in err
+
+
 def test_data_file_with_a_bom_loads(ctx):
     path = _task_file(ctx, b"\xef\xbb\xbf" + json.dumps(GOOD_TASK).encode())
     assert load_tasks(path)[0].descriptions == ("Answer no.",)
