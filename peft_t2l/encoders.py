@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import warnings
 from collections import OrderedDict
 from typing import Protocol, runtime_checkable
@@ -246,8 +247,38 @@ class CachedEncoder:
         return out
 
 
+# encoders whose own modelling code is known and needed (the reference T2L checkpoints read descriptions with it)
+TRUSTED_REMOTE_CODE_ENCODERS = frozenset({"Alibaba-NLP/gte-large-en-v1.5"})
+TRUST_REMOTE_CODE_ENV = "PEFT_T2L_TRUST_REMOTE_CODE"
+
+
+def check_remote_code(config: T2LConfig) -> None:
+    """Refuse to run an encoder's own code just because a downloaded config.json asks for it.
+
+    A T2L config with `encoder_trust_remote_code: true` would make `generate_lora` execute whatever code its encoder
+    repository holds. That is allowed for the known reference encoder, a local folder, or when the user opts in with
+    the environment variable `PEFT_T2L_TRUST_REMOTE_CODE=1`.
+
+    Example:
+        ```python
+        >>> check_remote_code(model.config)  # ValueError for an unknown Hub encoder with remote code
+        ```
+    """
+    name = config.encoder_name_or_path or ""
+    if not config.encoder_trust_remote_code or name in TRUSTED_REMOTE_CODE_ENCODERS or os.path.isdir(name):
+        return
+    if os.environ.get(TRUST_REMOTE_CODE_ENV) == "1":
+        return
+    raise ValueError(
+        f"This T2L model's config asks to run the own code of the text encoder {name!r} (encoder_trust_remote_code). "
+        f"Read that repository's code first; to allow it, set the environment variable {TRUST_REMOTE_CODE_ENV}=1."
+    )
+
+
 def load_text_encoder(config: T2LConfig, *, device: str | torch.device = "cpu") -> TaskEncoder:
     """Build the encoder a T2L config names, offline when it is one of the defaults.
+
+    An encoder that needs its own (remote) code is loaded only as `check_remote_code` allows.
 
     Example:
         ```python
@@ -263,6 +294,7 @@ def load_text_encoder(config: T2LConfig, *, device: str | torch.device = "cpu") 
             config.encoder_name_or_path, device=device, max_length=config.encoder_max_length
         )
     elif config.encoder_type == "cls_token":
+        check_remote_code(config)
         encoder = ClsTokenEncoder(
             config.encoder_name_or_path,
             device=device,

@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file
 from peft_t2l import T2LConfig, T2LModel, load_t2l_model
 from peft_t2l.cli import main
 from peft_t2l.data import load_tasks
+from peft_t2l.encoders import TRUST_REMOTE_CODE_ENV as TRUST_ENV
 from peft_t2l.hub import t2l_model_card
 from peft_t2l.safe_io import write_folder
 
@@ -92,6 +93,15 @@ def _nan_adapter(ctx: Ctx):
     lora = ctx.t2l.generate_lora("x")
     next(iter(lora.state_dict.values()))[0, 0] = float("nan")
     lora.save_pretrained(ctx.tmp / "nan")
+
+
+def _remote_code_encoder():
+    from peft_t2l.encoders import load_text_encoder
+
+    config = T2LConfig(
+        encoder_type="cls_token", encoder_name_or_path="someone/encoder", encoder_trust_remote_code=True
+    )
+    return load_text_encoder(config)
 
 
 def _project_folder(ctx: Ctx) -> Path:
@@ -308,6 +318,7 @@ CASES = [
     ),
     Case("10-lone-surrogate", lambda c: c.t2l.generate_lora("bad \udcff text"), match="not valid Unicode"),
     Case("10-nan-adapter", _nan_adapter, match="NaN"),
+    Case("security-config-asks-for-encoder-remote-code", lambda c: _remote_code_encoder(), match=TRUST_ENV),
     Case("10-missing-local-path", lambda c: load_t2l_model("./no/such/t2l"), FileNotFoundError, "does not exist"),
 ]
 
