@@ -95,6 +95,23 @@ def _nan_adapter(ctx: Ctx):
     lora.save_pretrained(ctx.tmp / "nan")
 
 
+def _resume_with_other_shapes(ctx: Ctx):
+    from peft_t2l.training.checkpoint import TrainState, load_checkpoint, save_checkpoint
+
+    def parts(size: int):
+        model = torch.nn.Linear(size, 2)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        return model, optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+
+    model, optimizer, scheduler = parts(3)
+    folder = save_checkpoint(
+        ctx.tmp / "run", model_state=model.state_dict(), optimizer=optimizer, scheduler=scheduler,
+        state=TrainState(step=1), config={},
+    )  # fmt: skip
+    model, optimizer, scheduler = parts(4)
+    load_checkpoint(folder, model=model, optimizer=optimizer, scheduler=scheduler)
+
+
 def _remote_code_encoder():
     from peft_t2l.encoders import load_text_encoder
 
@@ -301,6 +318,7 @@ CASES = [
         None,
         "init_from=.* does not exist",
     ),
+    Case("9-resume-checkpoint-with-other-shapes", _resume_with_other_shapes, match="other shapes"),
     # 10. validation gaps
     Case("10-float-rank", lambda c: T2LConfig(lora_rank=8.5), match="lora_rank=8.5"),
     Case("10-string-rank", lambda c: T2LConfig(lora_rank="8"), match="lora_rank='8'"),

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 CHECKPOINTS = "checkpoints"
@@ -122,8 +123,17 @@ def load_checkpoint(
         ```
     """
     folder = Path(folder)
-    weights = load_file(folder / "model.safetensors")
-    result = model.load_state_dict(weights, strict=False)
+    try:
+        weights = load_file(folder / "model.safetensors")
+    except SafetensorError as err:
+        raise ValueError(f"checkpoint {folder}: model.safetensors is corrupt or truncated ({err}).") from None
+    try:
+        result = model.load_state_dict(weights, strict=False)
+    except RuntimeError as err:  # "size mismatch for ...": the run was started with other model settings
+        raise ValueError(
+            f"checkpoint {folder} has tensors of other shapes than this model ({str(err).strip()[:300]}); resume "
+            "with the same model settings as the run that wrote it (see its config.json)."
+        ) from None
     if result.unexpected_keys:
         raise ValueError(
             f"checkpoint {folder} holds weights this model lacks ({result.unexpected_keys[:3]}); resume with the "
