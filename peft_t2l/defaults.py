@@ -83,6 +83,18 @@ def _convert_gguf(folder: Path, gguf_file: str, target: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def looks_like_a_path(name: str) -> bool:
+    """True for what can only be a local path: a Hub id is `name` or `org/name`, without a leading `.`, `/` or `~`.
+
+    Example:
+        ```python
+        >>> looks_like_a_path("./runs/sft/model"), looks_like_a_path("HuggingFaceTB/SmolLM2-135M-Instruct")
+        (True, False)
+        ```
+    """
+    return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1 or os.path.isabs(name)
+
+
 def resolve(name_or_path: str) -> str:
     """Map a model id to a local folder when one is available offline, else return it unchanged.
 
@@ -121,6 +133,8 @@ def load_base_model(name_or_path: str = DEFAULT_BASE_MODEL, *, dtype=None, devic
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if looks_like_a_path(str(name_or_path)) and not Path(name_or_path).exists():  # not "a malformed repo id"
+        raise FileNotFoundError(f"{name_or_path} does not exist; pass an existing model folder or a Hub id.")
     path = resolve(name_or_path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32)
     model.name_or_path = model.config.name_or_path = name_or_path  # adapters record the portable id, not a cache path

@@ -8,7 +8,6 @@ folders; task switches use PEFT's own hot-swap.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from safetensors import SafetensorError
 from transformers import PreTrainedModel
 
 from .adapters import GeneratedLoRA
-from .defaults import EMBEDDED_T2L
+from .defaults import EMBEDDED_T2L, looks_like_a_path
 from .modeling_t2l import T2LModel
 
 _T2L_ATTR = "_peft_t2l_model"  # stored in the PeftModel's __dict__, so torch does not register it as a submodule
@@ -90,7 +89,7 @@ def load_t2l_model(model: str | Path | T2LModel = "default", **kwargs) -> T2LMod
                 f"No embedded default T2L model at {EMBEDDED_T2L}; train one (`t2l train sft`) or pass a folder/Hub id."
             )
         model = EMBEDDED_T2L
-    if _looks_like_a_path(str(model)) and not Path(model).exists():  # else the Hub client calls it a bad repo id
+    if looks_like_a_path(str(model)) and not Path(model).exists():  # else the Hub client calls it a bad repo id
         raise FileNotFoundError(f"{model} does not exist; pass an existing T2L model folder, a Hub id, or 'default'.")
     if Path(model).is_dir() and not (Path(model) / "config.json").exists():
         raise FileNotFoundError(
@@ -103,11 +102,6 @@ def load_t2l_model(model: str | Path | T2LModel = "default", **kwargs) -> T2LMod
             f"The weights in {model} are corrupt or truncated ({err}); save or download the model again."
         ) from err
     return loaded.eval()
-
-
-def _looks_like_a_path(name: str) -> bool:
-    # a Hub id is "name" or "org/name"; anything with more parts, a leading dot/slash/tilde or a backslash is a path
-    return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1 or os.path.isabs(name)
 
 
 def get_peft_model(base_model: PreTrainedModel, config: T2LLoraConfig) -> PeftModel:

@@ -20,7 +20,7 @@ import torch
 from conftest import make_tiny_llama, make_tiny_t2l
 from safetensors.torch import load_file, save_file
 
-from peft_t2l import T2LConfig, T2LModel, load_t2l_model
+from peft_t2l import T2LConfig, T2LModel, load_base_model, load_t2l_model
 from peft_t2l.cli import main
 from peft_t2l.data import load_tasks
 from peft_t2l.encoders import TRUST_REMOTE_CODE_ENV as TRUST_ENV
@@ -338,6 +338,9 @@ CASES = [
     Case("10-nan-adapter", _nan_adapter, match="NaN"),
     Case("security-config-asks-for-encoder-remote-code", lambda c: _remote_code_encoder(), match=TRUST_ENV),
     Case("10-missing-local-path", lambda c: load_t2l_model("./no/such/t2l"), FileNotFoundError, "does not exist"),
+    Case(
+        "10-missing-local-base-model", lambda c: load_base_model("./no/such/base"), FileNotFoundError, "does not exist"
+    ),
 ]
 
 

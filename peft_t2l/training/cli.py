@@ -92,7 +92,7 @@ def check_paths(config) -> None:
         >>> check_paths(load_config(SFTConfig, "configs/sft_smollm2_sni.yaml", []))
         ```
     """
-    from ..peft_integration import _looks_like_a_path
+    from ..defaults import looks_like_a_path
 
     out = Path(config.output_dir)
     if out.exists() and not out.is_dir():
@@ -106,7 +106,7 @@ def check_paths(config) -> None:
         raise ValueError(f"output_dir={config.output_dir!r}: {parent} is not writable; choose another folder.")
     for name in ("base_model", "init_from"):
         value = getattr(config, name, None)
-        if isinstance(value, str) and value != "default" and _looks_like_a_path(value) and not Path(value).exists():
+        if isinstance(value, str) and value != "default" and looks_like_a_path(value) and not Path(value).exists():
             raise ValueError(f"{name}={value!r} does not exist; pass an existing folder or a Hub id.")
 
 
