@@ -177,6 +177,7 @@ _PLUGINS = (
     ("peft_t2l.evaluation.cli", "add_eval_parser", "eval", "eval"),
     ("peft_t2l.evaluation.cli", "add_eval_merge_parser", "eval-merge", "eval"),
     ("peft_t2l.convert.cli", "add_convert_parser", "convert-sakana", None),
+    ("peft_t2l.vllm_plugin.cli", "add_serve_parser", "serve", "vllm"),
 )
 
 
