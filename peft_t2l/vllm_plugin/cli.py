@@ -99,7 +99,7 @@ class ServeOptions:
         base_id = config.base_model_name_or_path
         served = self.base_model or resolve(base_id)
         given = {arg.split("=", 1)[0] for arg in self.vllm_args if arg.startswith("--")}
-        argv = [sys.executable, "-m", "vllm.entrypoints.cli.main", "serve", served]
+        argv = [sys.executable, "-m", "peft_t2l.vllm_plugin.launch", "serve", served]
         derived = {
             "--host": self.host,
             "--port": str(self.port),
