@@ -15,6 +15,7 @@ from peft import LoraConfig, get_peft_model
 from torch import nn
 
 from ..data import Task, TaskMixSampler
+from ..safe_io import is_adapter_folder, write_folder
 from .config import LoraTrainConfig
 from .engine import LossOutput, TrainResult, make_accelerator, train_loop
 from .inputs import frozen_base, tokenize_tasks, training_tasks
@@ -128,8 +129,9 @@ def _train_one(config, base_model, tokenizer, tasks, target: Path, accelerator, 
             on_step_end=on_step_end,
         )
     peft_model = accelerator.unwrap_model(peft_model)
-    if accelerator.is_main_process:
-        peft_model.save_pretrained(target)
+    if accelerator.is_main_process:  # whole or not at all: a resumed run takes a present adapter as finished
+        with write_folder(target, what="trained LoRA adapter", replaceable=is_adapter_folder) as tmp:
+            peft_model.save_pretrained(tmp)
     accelerator.wait_for_everyone()
     peft_model.unload()  # the next task starts from the untouched base model
     return result
