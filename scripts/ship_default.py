@@ -1,7 +1,7 @@
 """Put a trained T2L model (and the multi-task LoRA baseline it is compared with) into the package as the default.
 
-    python scripts/ship_default.py --model runs/s3/sft_margin/model --multitask-lora runs/s3/mt_lora/adapter \
-        --eval docs/results.md --validation docs/results/s3/validation --system t2l:margin@train \
+    python scripts/ship_default.py --model runs/s3/sft_plain/model --multitask-lora runs/s3/mt_lora/adapter \
+        --eval docs/results.md --validation docs/results/s3/validation --system t2l:plain@train \
         --tasks ../shared/data/sni/validation
 
 The model is stored in bfloat16 safetensors (half the size; generation casts nothing else), with the evaluation table

@@ -23,13 +23,15 @@ def test_default_is_small_compact_and_documented():
     assert "## Evaluation" in card and "| ROUGE-L |" in card and "t2l train sft" in card
 
 
-def test_default_ships_the_package_model_code_for_remote_code_users():
-    # save_pretrained copies these for trust_remote_code; after a change to the package, re-run scripts/ship_default.py
-    package = EMBEDDED_T2L.parent
-    for name in ("modeling_t2l.py", "configuration_t2l.py"):
-        assert (EMBEDDED_T2L / name).read_text() == (package / name).read_text(), (
-            f"{name} drifted: re-ship the default"
-        )
+def test_default_is_data_loaded_through_the_package_class():
+    # the model code lives in the package once; save_pretrained/push_to_hub write it for remote-code users
+    assert not list(EMBEDDED_T2L.glob("*.py"))
+    from transformers import AutoModel
+
+    from peft_t2l import T2LModel
+
+    model = AutoModel.from_pretrained(EMBEDDED_T2L)
+    assert isinstance(model, T2LModel) and model.config.training_summary["unseen_tasks"]
 
 
 def test_default_writes_description_dependent_adapters():
@@ -46,8 +48,25 @@ def test_multitask_baseline_beside_the_default_is_plain_peft():
     assert model.peft_config["default"].r == 8
 
 
+README_DESCRIPTION = (
+    "In this task, you will evaluate a statement and three possible responses. Your objective is to identify which "
+    "response presents an opposing viewpoint or argument to the original statement provided."
+)
+README_PROMPT = (
+    "Statement: Tuppence must be avenged. Choices: 1. There must be vengeance for Tuppence. 2. Tuppence had been made "
+    "to suffer and it wasn't fair. 3. There's no need to avenge Tuppence."
+)
+
+
 def test_readme_main_command(capsys):
-    code = main(["demo", "Given a country, answer with the name of its capital city.", "--prompt", "Japan",
-                 "--max-new-tokens", "6"])  # fmt: skip
+    """The README's first command: an unseen task (MNLI contradiction) where the default beats the base model."""
+    readme = (EMBEDDED_T2L.parents[1] / "README.md").read_text()
+    first_command = readme.split("```bash", 1)[1].split("```", 1)[0]
+    assert README_DESCRIPTION in first_command and README_PROMPT in first_command
+    code = main(["demo", README_DESCRIPTION, "--prompt", README_PROMPT, "--max-new-tokens", "16"])
     out = capsys.readouterr().out
-    assert code == 0 and "base model  :" in out and "with adapter:" in out
+    assert code == 0
+    adapted = out.split("with adapter:", 1)[1].splitlines()[0].strip()
+    base = out.split("base model  :", 1)[1].splitlines()[0].strip()
+    assert adapted == "3" and base != "3"  # the gold answer, which the base model does not give
+    assert "measured    : on unseen SNI tasks" in out

@@ -21,12 +21,15 @@ if [ "$1" = A ]; then
     --descriptions train random unrelated uninformative
   run $R/seen-margin $SEEN_ARGS --t2l margin=runs/s3/sft_margin/model --descriptions train random uninformative
 fi
+if [ "$1" = C ]; then  # if time allows: the session-2 default (91 tasks, offset, no margin) under the same protocol
+  #   cp -r peft_t2l/default_model runs/s3/old_default   (at commit 596d699, before the new default replaced it)
+  run $R/validation-old $VAL --t2l s2default=runs/s3/old_default --descriptions train random unrelated uninformative
+fi
 if [ "$1" = B ]; then
   wait_for runs/s3/sft_plain/model/model.safetensors
   run $R/validation-plain $VAL --t2l plain=runs/s3/sft_plain/model --descriptions train random unrelated uninformative
   wait_for runs/s3/mt_lora/adapter/adapter_model.safetensors
   run $R/validation-base $VAL --base --multitask-lora runs/s3/mt_lora/adapter
-  run $R/seen-plain $SEEN_ARGS --t2l plain=runs/s3/sft_plain/model --multitask-lora runs/s3/mt_lora/adapter \
-    --descriptions train random uninformative
+  run $R/seen-mt $SEEN_ARGS --multitask-lora runs/s3/mt_lora/adapter
 fi
 echo "EVAL_$1_DONE"
