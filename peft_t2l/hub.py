@@ -33,6 +33,8 @@ def t2l_model_card(model: T2LModel, *, repo_id: str | None = None) -> ModelCard:
     name = repo_id or public_name(model.name_or_path) or "path/to/this/folder"
     training = _training_section(summary)
     evaluation = summary.get("eval_table", "Not evaluated yet.")
+    # the card leads with whether the description does the work, when the model was evaluated that way
+    headline = f"{summary['headline'].strip()}\n\n" if summary.get("headline") else ""
     content = f"""---
 {data.to_yaml()}
 ---
@@ -51,7 +53,7 @@ A [Text-to-LoRA]({"https://arxiv.org/abs/2506.06105"}) hypernetwork ({PAPER}): i
 | task encoder | {c.encoder_type}: `{c.encoder_name_or_path}` ({c.task_emb_size}-d) |
 | hypernetwork parameters | {n_params:,} |
 
-## Usage
+{headline}## Usage
 
 ```python
 import peft_t2l  # registers the T2L auto classes
@@ -84,7 +86,7 @@ def _training_section(summary: dict) -> str:
         return "- untrained (random initialisation)"
     lines = []
     for key, value in summary.items():
-        if key in ("eval_table", "training_config"):
+        if key in ("eval_table", "headline", "unseen_tasks", "training_config"):
             continue
         if isinstance(value, (list, tuple)) and len(value) > 6:
             value = f"{len(value)}: {', '.join(map(str, value[:6]))}, ..."

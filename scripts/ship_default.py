@@ -28,6 +28,15 @@ from peft_t2l.defaults import EMBEDDED_T2L
 REMOTE_CODE_FILES = ("modeling_t2l.py", "configuration_t2l.py")
 
 
+def headline_section(page: str) -> str | None:
+    """The `## Headline...` section of the results page (the conditioning gaps), which leads the model card."""
+    start = page.find("\n## Headline")
+    if start < 0:
+        return None
+    end = page.find("\n## ", start + 1)
+    return page[start + 1 : end if end > 0 else None].strip()
+
+
 def unseen_task_scores(results_dir: Path, system: str, tasks_dir: str | None) -> dict[str, dict]:
     """Per task: the system's and the base model's ROUGE-L, and the task's SNI categories."""
     data = json.loads((results_dir / "results.json").read_text())
@@ -64,6 +73,7 @@ def main() -> None:
     summary = dict(model.config.training_summary or {})
     if args.eval:
         summary["eval_table"] = Path(args.eval).read_text()
+        summary["headline"] = headline_section(summary["eval_table"])
     if args.validation:
         if not args.system:
             raise SystemExit("--validation needs --system, the T2L column to record (e.g. t2l:margin@train)")

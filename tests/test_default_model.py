@@ -21,6 +21,9 @@ def test_default_is_small_compact_and_documented():
     assert config["dtype"] == "bfloat16" and config["training_summary"]["regime"] == "sft"
     card = (EMBEDDED_T2L / "README.md").read_text()
     assert "## Evaluation" in card and "| ROUGE-L |" in card and "t2l train sft" in card
+    # the card leads with the conditioning gaps (own description minus controls), before usage and training
+    assert card.index("## Headline: own description minus controls") < card.index("## Usage")
+    assert "another task's description (`random`) | **+" in card.split("## Usage")[0]
 
 
 def test_default_is_data_loaded_through_the_package_class():
