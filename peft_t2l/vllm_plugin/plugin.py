@@ -7,8 +7,8 @@ Imported only inside a vLLM process (vLLM calls `register()` in each of its proc
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
+import sys
 
 from .resolver import DescriptionRequestError, DescriptionResolver
 from .settings import ResolverSettings
@@ -43,6 +43,10 @@ def make_resolver(settings: ResolverSettings | None = None):
             self._serving_models: list = []
 
         async def resolve_lora(self, base_model_name: str, lora_name: str) -> LoRARequest | None:
+            if not self._serving_models:
+                models = _calling_serving_models(self, sys._getframe(1))
+                if models is not None:
+                    self._serving_models.append(models)
             try:
                 # the T2L forward and the disk writes block: keep them off the event loop that serves other requests
                 resolved = await asyncio.to_thread(self.core.resolve, base_model_name, lora_name)
@@ -63,7 +67,10 @@ def make_resolver(settings: ResolverSettings | None = None):
             if not self._pending:
                 return
             if not self._serving_models:
-                self._serving_models = _serving_models_holding(self)
+                logger.warning(
+                    "peft_t2l did not find vLLM's registry of LoRA names, so descriptions beyond "
+                    "T2L_VLLM_MAX_ADAPTERS stay registered; raise T2L_VLLM_RETIRE_SECONDS so their files outlive them."
+                )
             names = []
             while self._pending:  # pop one by one: the worker thread may append meanwhile
                 names.append(self._pending.pop(0))
@@ -75,20 +82,21 @@ def make_resolver(settings: ResolverSettings | None = None):
     return T2LLoRAResolver(settings or ResolverSettings.from_env())
 
 
-def _serving_models_holding(resolver) -> list:
-    """vLLM's `OpenAIServingModels` objects whose resolver list holds `resolver` (vLLM gives resolvers no handle)."""
-    found = []
-    for holder in gc.get_referrers(resolver):
-        if not isinstance(holder, list):
-            continue
-        for owner in gc.get_referrers(holder):
-            candidates = [owner] if not isinstance(owner, dict) else gc.get_referrers(owner)
-            for obj in candidates:
-                if getattr(obj, "lora_resolvers", None) is holder and isinstance(
-                    getattr(obj, "lora_requests", None), dict
-                ):
-                    found.append(obj)
-    return found
+def _calling_serving_models(resolver, frame) -> object | None:
+    """The `OpenAIServingModels` that is calling `resolver` (vLLM gives resolvers no handle to it), or `None`.
+
+    `frame` is the caller's frame: vLLM calls `resolve_lora` from `OpenAIServingModels.resolve_lora`, whose `self` holds
+    the registry of resolved names (`lora_requests`) and the resolver list. Checked by duck typing: the class has
+    moved between vLLM versions, these two attributes have not.
+    """
+    caller = frame.f_locals.get("self") if frame is not None else None
+    try:
+        resolvers, requests = caller.lora_resolvers, caller.lora_requests
+    except AttributeError:
+        return None
+    if isinstance(requests, dict) and any(r is resolver for r in resolvers):
+        return caller
+    return None
 
 
 def register() -> None:
