@@ -10,8 +10,7 @@ Prints, as a Markdown table:
   (warm) descriptions; with `--t2l-server`, the same mixes through `T2LServer.generate` in one batch.
 Every request generates exactly `--max-tokens` tokens (`ignore_eos`), so the mixes do equal work.
 
-Status: written for issue 13 while this machine's cores were taken by training; it has not been run yet, and
-docs/speed.md has no serving numbers until it is.
+Results and the exact commands: docs/speed.md ("Serving descriptions on vLLM").
 """
 
 from __future__ import annotations
