@@ -15,7 +15,7 @@ from peft_t2l import T2LModel
 from peft_t2l.adapters import lora_config, lora_state_dict
 from peft_t2l.data import collate, encode_example
 from peft_t2l.training.config import SFTConfig, config_from_dict
-from peft_t2l.training.losses import mismatch_margin_loss, response_loss
+from peft_t2l.training.losses import mismatch_margin_loss, response_loss, response_tokens
 from peft_t2l.training.row_lora import RowLoRA
 from peft_t2l.training.sft import mismatched_rows, train_sft
 
@@ -144,6 +144,9 @@ def test_per_example_loss_is_each_rows_own_token_mean():
     # the token mean weighs the 4-token row 4:1, the per-example mean 1:1
     token_mean = response_loss(logits, labels)
     torch.testing.assert_close(token_mean, (4 * per_row[0] + per_row[1]) / 5)
+    tokens = response_tokens(labels)  # what SFT weighs the per-example losses by to get the token mean back
+    assert tokens.tolist() == [4.0, 1.0]
+    torch.testing.assert_close(token_mean, (per_row * tokens).sum() / tokens.sum())
     assert not torch.allclose(token_mean, per_row.mean())
 
 

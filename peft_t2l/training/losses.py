@@ -42,7 +42,20 @@ def response_loss(
         return token_ce
     mask = (shift_labels != IGNORE_INDEX).float()  # [B, T-1]
     token_ce = token_ce.view_as(mask) * mask  # [B, T-1]
-    return token_ce.sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)  # [B]
+    return token_ce.sum(dim=1) / response_tokens(labels).clamp(min=1.0)  # [B]
+
+
+def response_tokens(labels: torch.Tensor) -> torch.Tensor:
+    """`[batch]` float count of the response tokens `response_loss` scores in each row (shifted labels that count).
+
+    With it, the per-example losses give back the token mean: `(per_row * tokens).sum() / tokens.sum()`.
+
+    Example:
+        ```python
+        >>> response_tokens(torch.tensor([[-100, 5, 6], [-100, -100, 7]]))  # tensor([2., 1.])
+        ```
+    """
+    return (labels[:, 1:] != IGNORE_INDEX).float().sum(dim=1)
 
 
 def mismatch_margin_loss(own: torch.Tensor, mismatched: torch.Tensor, *, margin: float) -> torch.Tensor:

@@ -23,7 +23,7 @@ from ..peft_integration import load_t2l_model
 from .config import HypernetFields, SFTConfig, config_to_dict
 from .engine import LossOutput, TrainResult, make_accelerator, train_loop
 from .inputs import frozen_base, tokenize_tasks, training_tasks
-from .losses import mismatch_margin_loss, neftune, plan_batch, response_loss
+from .losses import mismatch_margin_loss, neftune, plan_batch, response_loss, response_tokens
 from .row_lora import RowLoRA
 
 MODEL_DIR = "model"
@@ -106,11 +106,13 @@ def train_sft(
         generated: T2LOutput = model(task_embeddings)  # A: [B+k, L, r, in], B: [B+k, L, out, r]
         with row_lora.apply(generated.lora_A, generated.lora_B, dropout=t2l.config.lora_dropout):
             logits = base_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        # one cross-entropy over the vocabulary serves the own rows' loss and the mismatched rows' margin
         per_row = response_loss(logits, batch["labels"], label_smoothing=config.label_smoothing, per_example=True)
         if config.loss_per_example:
             ce = per_row[:rows].mean()
         else:  # token-weighted over the own rows only
-            ce = response_loss(logits[:rows], batch["labels"][:rows], label_smoothing=config.label_smoothing)
+            tokens = response_tokens(batch["labels"][:rows])  # [B]
+            ce = (per_row[:rows] * tokens).sum() / tokens.sum().clamp(min=1.0)
         l2 = generated_l2(generated)
         loss = ce + config.l2_reg_generated_w * l2
         metrics = {"ce": ce.item(), "l2_generated": l2.item()}
