@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from huggingface_hub import ModelCard, ModelCardData
 
 if TYPE_CHECKING:
-    from .adapters import GeneratedLoRA
+    from .generated_lora import GeneratedLoRA
     from .modeling_t2l import T2LModel
 
 T2L_TAGS = ["text-to-lora", "t2l", "hypernetwork", "lora", "peft"]

@@ -107,14 +107,14 @@ def test_save_never_leaves_a_truncated_adapter(tmp_path, monkeypatch):
     good.save_pretrained(tmp_path)
     before = (tmp_path / "adapter_model.safetensors").read_bytes()
 
-    import peft_t2l.adapters as adapters
+    import peft_t2l.generated_lora as generated_lora
 
     def crash(tensors, path, metadata=None):
         with open(path, "wb") as f:
             f.write(b"partial")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(adapters, "save_file", crash)
+    monkeypatch.setattr(generated_lora, "save_file", crash)
     with pytest.raises(KeyboardInterrupt):
         t2l.generate_lora("second task").save_pretrained(tmp_path)
     assert (tmp_path / "adapter_model.safetensors").read_bytes() == before
