@@ -30,8 +30,7 @@ import torch  # noqa: E402
 from benchmarks.cases import all_cases  # noqa: E402
 from benchmarks.reference_loop import heads_only, per_module_loop  # noqa: E402
 from benchmarks.roofline import count_flops, floor, measure_machine  # noqa: E402
-from peft_t2l import T2LModel  # noqa: E402
-from peft_t2l.adapters import generate_lora  # noqa: E402
+from peft_t2l import T2LModel, generate_lora  # noqa: E402
 
 # SmolLM2-135M, fp32, 2 threads, 8x128 tokens, AdamW (docs/NOTES-stack): the cost of one LoRA SFT step here.
 SFT_STEP_SECONDS = 4.9

@@ -11,7 +11,7 @@ from huggingface_hub import ModelCard, ModelCardData
 
 if TYPE_CHECKING:
     from .generated_lora import GeneratedLoRA
-    from .modeling_t2l import T2LModel
+    from .model import T2LModel
 
 T2L_TAGS = ["text-to-lora", "t2l", "hypernetwork", "lora", "peft"]
 PAPER = "Charakorn et al., Text-to-LoRA: Instant Transformer Adaption, ICML 2025"

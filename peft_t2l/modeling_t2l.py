@@ -5,8 +5,11 @@ module-type embedding and a learned layer-index embedding; an MLP trunk feeds on
 (descriptions x modules x layers) goes through the trunk in one batched forward; only the heads, whose output sizes
 differ per module type, loop over the (few) module types.
 
-Self-contained (torch + transformers only) so it ships next to the weights as remote code. Parameter names follow the
-reference implementation (SakanaAI/text-to-lora) so its checkpoints map onto this module; see docs/interop.md.
+Self-contained (torch, transformers and `configuration_t2l` only) so it ships next to the weights as remote code:
+`AutoModel.from_pretrained(folder, trust_remote_code=True)` runs this file without peft-t2l installed. Text in,
+adapter out (`generate_lora`, the text encoder, the model card) is the package's subclass, `peft_t2l.model.T2LModel`.
+Parameter names follow the reference implementation (SakanaAI/text-to-lora) so its checkpoints map onto this module;
+see docs/interop.md.
 """
 
 from __future__ import annotations
@@ -182,7 +185,6 @@ class T2LModel(T2LPreTrainedModel):
                 self.register_buffer(f"output_shift_A_{m}", torch.zeros(L, rank, i))
                 self.register_buffer(f"output_scale_B_{m}", torch.ones(L, o, rank))
                 self.register_buffer(f"output_shift_B_{m}", torch.zeros(L, o, rank))
-        self._text_encoder = None  # a peft_t2l.encoders object, loaded on first use; not part of the weights
         self.post_init()
 
     def _head_out_size(self, module: str) -> int:
@@ -286,19 +288,22 @@ class T2LModel(T2LPreTrainedModel):
             bias = None if bias is None else bias.view(rows, padded)[:, :features].reshape(-1)
         return F.linear(h.reshape(-1, h.shape[-1]), weight, bias)  # [rows, H] @ [H, r*features]: one GEMM
 
-    # ---- text in, adapter out: these need the peft-t2l package (sentence encoder, PEFT) -------------------------
+    # ---- text in, adapter out: the peft-t2l package's subclass implements these -------------------------------
+    # This file ships as remote code and imports nothing but torch, transformers and the config, so the methods that
+    # need a sentence encoder and PEFT exist here only to say where they live.
 
     def embed_descriptions(self, descriptions: str | list[str]) -> torch.Tensor:
-        """Encode descriptions into task embeddings `[batch, task_emb_size]` on this model's device."""
-        return _package("embed_descriptions")(self, descriptions)
+        """Needs the peft-t2l package (`peft_t2l.T2LModel`); raises an `ImportError` that says how to get it."""
+        raise ImportError(_needs_package("embed_descriptions"))
 
     def generate_lora(self, descriptions: str | list[str], **kwargs):
-        """Write a PEFT LoRA from a description (or one per description, in one batched forward).
+        """Needs the peft-t2l package (`peft_t2l.T2LModel`); raises an `ImportError` that says how to get it."""
+        raise ImportError(_needs_package("generate_lora"))
 
-        Returns a `peft_t2l.GeneratedLoRA` (a list of them for a list of descriptions). See
-        `peft_t2l.adapters.generate_lora` for the arguments.
-        """
-        return _package("generate_lora")(self, descriptions, **kwargs)
+    @classmethod
+    def from_base_model(cls, base_model, **kwargs):
+        """Needs the peft-t2l package (`peft_t2l.T2LModel`); raises an `ImportError` that says how to get it."""
+        raise ImportError(_needs_package("from_base_model"))
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, strict: bool = True, **kwargs):
@@ -343,43 +348,6 @@ class T2LModel(T2LPreTrainedModel):
                 "save or download the model again, or pass strict=False to initialise the missing tensors at random."
             )
         return (model, info) if want_info else model
-
-    def save_pretrained(self, save_directory, *args, **kwargs):
-        """As `PreTrainedModel.save_pretrained` (safetensors, config, remote code), plus a README model card.
-
-        With the peft-t2l package, the folder is built in a temporary sibling and renamed into place, so it is never
-        seen half-written, and a second writer of the same folder at the same time is refused.
-        """
-        try:
-            from peft_t2l.hub import t2l_model_card
-            from peft_t2l.safe_io import is_t2l_folder, write_folder
-        except ImportError:  # remote-code use without the package: weights and config are enough
-            return super().save_pretrained(save_directory, *args, **kwargs)
-        if not kwargs.get("is_main_process", True):
-            return None
-        with write_folder(save_directory, what="T2L model folder", replaceable=is_t2l_folder) as tmp:
-            result = super().save_pretrained(tmp, *args, **kwargs)
-            t2l_model_card(self).save(str(tmp / "README.md"))
-        return result
-
-    def push_to_hub(self, repo_id: str, **kwargs):
-        """As `PreTrainedModel.push_to_hub`, but the README is this model's own card (transformers would upload a
-        generic one in its place)."""
-        try:
-            from peft_t2l.hub import push_t2l_to_hub
-        except ImportError:
-            return super().push_to_hub(repo_id, **kwargs)
-        return push_t2l_to_hub(self, repo_id, **kwargs)
-
-    def set_text_encoder(self, encoder) -> None:
-        """Use `encoder` (a `peft_t2l.encoders.TaskEncoder`) instead of loading the one the config names."""
-        self._text_encoder = encoder
-
-    @classmethod
-    def from_base_model(cls, base_model, **kwargs) -> T2LModel:
-        """Build an untrained T2L for a causal LM (a model, its config, or a Hub id / folder); see
-        `peft_t2l.adapters.config_from_base_model` for the arguments."""
-        return cls(_package("config_from_base_model")(base_model, **kwargs))
 
 
 def _check_model_type(name_or_path, kwargs: dict) -> None:
@@ -431,16 +399,14 @@ def _rotate_ranks(x: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
     return x * cos + torch.cat([-second, first], dim=-1) * sin
 
 
-def _package(name: str):
-    """Late import of the peft-t2l helpers, which need PEFT and sentence-transformers."""
-    try:
-        from peft_t2l import adapters
-    except ImportError as err:
-        raise ImportError(
-            f"T2LModel.{name} needs the peft-t2l package (PEFT and the text encoders); `pip install peft-t2l`. "
-            "Without it the model still maps task embeddings to LoRA factors with model(task_embeddings)."
-        ) from err
-    return getattr(adapters, name)
+def _needs_package(method: str) -> str:
+    """Why `method` is missing from this class and how to get it (the package is not imported here, on purpose)."""
+    return (
+        f"T2LModel.{method} needs the peft-t2l package (text encoders, PEFT): `pip install peft-t2l`, then load the "
+        "model with peft_t2l.T2LModel.from_pretrained(...) (or `import peft_t2l` before AutoModel.from_pretrained, "
+        "which then returns the package's class). Without it this model still maps task embeddings to LoRA factors: "
+        "model(task_embeddings)."
+    )
 
 
 __all__ = ["T2LModel", "T2LOutput", "T2LPreTrainedModel"]

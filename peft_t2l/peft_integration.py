@@ -15,9 +15,9 @@ from peft import PeftModel
 from safetensors import SafetensorError
 from transformers import PreTrainedModel
 
-from .adapters import GeneratedLoRA
 from .defaults import EMBEDDED_T2L, looks_like_a_path
-from .modeling_t2l import T2LModel
+from .generated_lora import GeneratedLoRA
+from .model import T2LModel
 
 _T2L_ATTR = "_peft_t2l_model"  # stored in the PeftModel's __dict__, so torch does not register it as a submodule
 

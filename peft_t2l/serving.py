@@ -18,9 +18,9 @@ import torch
 from peft import PeftModel
 from transformers import PreTrainedModel
 
-from .adapters import GeneratedLoRA, generate_lora
 from .encoders import check_descriptions
-from .modeling_t2l import T2LModel
+from .generated_lora import GeneratedLoRA
+from .model import T2LModel
 
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a per-row batch
 
@@ -94,7 +94,7 @@ class AdapterCache:
             if task_embeddings is not None:
                 first = {texts[i]: i for i in reversed(missing)}
                 emb = task_embeddings[[first[d] for d in unique]]
-            for lora in generate_lora(model, unique, task_embeddings=emb):
+            for lora in model.generate_lora(unique, task_embeddings=emb):
                 # own copies, so a cached adapter does not keep the whole batch's output alive
                 lora.state_dict = {k: v.clone() for k, v in lora.state_dict.items()}
                 self._insert((key, lora.description), lora)

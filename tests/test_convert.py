@@ -355,7 +355,7 @@ def test_converted_model_writes_a_peft_adapter_from_text(tmp_path):
         ClsTokenEncoder(c.encoder_name_or_path, max_length=c.encoder_max_length, full_stop=c.add_full_stop)
     )
     lora = model.generate_lora("classify tweets")
-    emb = model._text_encoder.encode(["classify tweets"])[0]
+    emb = model.text_encoder.encode(["classify tweets"])[0]
     a, b = reference_lora(sd, {}, emb)["v_proj"]
     torch.testing.assert_close(
         lora.state_dict["base_model.model.model.layers.2.self_attn.v_proj.lora_A.weight"], a[2], atol=2e-5, rtol=1e-4

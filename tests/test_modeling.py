@@ -1,13 +1,16 @@
 """The hypernetwork: config validation, head shapes, batching, persistence, auto classes, remote code."""
 
+import ast
 import json
+import sys
+from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_tiny_llama, make_tiny_t2l, run_without_peft_t2l
+from conftest import HashEncoder, make_tiny_llama, make_tiny_t2l, run_without_peft_t2l
 from transformers import AutoConfig, AutoModel
 
-from peft_t2l import T2LConfig, T2LModel
+from peft_t2l import T2LConfig, T2LModel, generate_lora, modeling_t2l
 
 SMOL = dict(num_layers=3)  # SmolLM2-135M module shapes (the config defaults), fewer layers
 
@@ -129,7 +132,7 @@ def test_save_load_round_trip_and_automodel(tmp_path, head):
     assert json.loads((tmp_path / "config.json").read_text())["auto_map"]["AutoModel"] == "modeling_t2l.T2LModel"
     assert isinstance(AutoConfig.from_pretrained(tmp_path), T2LConfig)
     loaded = AutoModel.from_pretrained(tmp_path).eval()
-    assert isinstance(loaded, T2LModel)
+    assert type(loaded) is T2LModel  # the package's class, with generate_lora
     emb = torch.randn(2, model.config.task_emb_size)
     torch.testing.assert_close(loaded(emb).lora_B["v_proj"], model(emb).lora_B["v_proj"], rtol=0, atol=0)
 
@@ -155,17 +158,85 @@ def test_trust_remote_code_in_a_process_without_the_package(tmp_path):
         assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
         expected = torch.load({str(tmp_path / "expected.pt")!r})
         torch.testing.assert_close(model(expected["emb"]).lora_A["q_proj"], expected["A"])
-        try:
-            model.generate_lora("anything")
-        except ImportError as err:
-            assert "pip install peft-t2l" in str(err)
-        else:
-            raise SystemExit("generate_lora should explain that it needs the package")
+        for method in ("generate_lora", "embed_descriptions"):
+            try:
+                getattr(model, method)("anything")
+            except ImportError as err:
+                assert "pip install peft-t2l" in str(err), err
+            else:
+                raise SystemExit(method + " should explain that it needs the package")
         print("REMOTE-OK")
         """,
         tmp_path,
     )
     assert "REMOTE-OK" in out
+
+
+def test_saved_folder_ships_the_pure_model_file(tmp_path):
+    """The remote code is modeling_t2l.py (not the package's subclass), importing only torch/transformers/its config."""
+    make_tiny_t2l(make_tiny_llama()).save_pretrained(tmp_path)
+    auto_map = json.loads((tmp_path / "config.json").read_text())["auto_map"]
+    assert auto_map == {"AutoConfig": "configuration_t2l.T2LConfig", "AutoModel": "modeling_t2l.T2LModel"}
+    assert sorted(p.name for p in tmp_path.glob("*.py")) == ["configuration_t2l.py", "modeling_t2l.py"]
+    shipped = (tmp_path / "modeling_t2l.py").read_text()
+    assert shipped == Path(modeling_t2l.__file__).read_text()
+    imports = set()
+    for node in ast.walk(ast.parse(shipped)):  # inside functions too: a late import would fail just the same
+        if isinstance(node, ast.Import):
+            imports |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imports.add("." * node.level + (node.module or "").split(".")[0])
+    assert imports - set(sys.stdlib_module_names) == {"torch", "transformers", ".configuration_t2l"}
+
+
+def test_automodel_with_the_package_gives_the_package_class(tmp_path):
+    """With peft_t2l imported, AutoModel returns the class with generate_lora, even with trust_remote_code=True."""
+    model = make_tiny_t2l(make_tiny_llama())
+    model.save_pretrained(tmp_path)
+    expected = model.generate_lora("sort a list of numbers")
+    for kwargs in ({}, {"trust_remote_code": True}):
+        loaded = AutoModel.from_pretrained(tmp_path, **kwargs)
+        assert type(loaded) is T2LModel, kwargs
+        loaded.set_text_encoder(HashEncoder(model.config.task_emb_size))
+        lora = loaded.generate_lora("sort a list of numbers")
+        for key, tensor in expected.state_dict.items():
+            torch.testing.assert_close(lora.state_dict[key], tensor, rtol=0, atol=0)
+
+
+def test_pure_class_says_where_text_handling_lives(tmp_path):
+    pure = modeling_t2l.T2LModel(T2LConfig(**SMOL))
+    for call in (
+        lambda: pure.generate_lora("x"),
+        lambda: pure.embed_descriptions("x"),
+        lambda: pure.from_base_model(1),
+    ):
+        with pytest.raises(ImportError, match="pip install peft-t2l"):
+            call()
+    with pytest.raises(ValueError, match=r"needs a peft_t2l.T2LModel.*T2LModel.from_pretrained"):
+        generate_lora(pure, "x")
+    # a pure model saved from here still ships its own code
+    pure.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["auto_map"]["AutoModel"] == "modeling_t2l.T2LModel"
+    assert (tmp_path / "modeling_t2l.py").exists()
+    assert type(T2LModel.from_pretrained(tmp_path)) is T2LModel
+
+
+def test_text_encoder_is_owned_but_not_part_of_the_weights():
+    class ModuleEncoder(torch.nn.Module):  # an encoder that happens to be a torch Module
+        def __init__(self):
+            super().__init__()
+            self.proj = torch.nn.Linear(1, 16)
+
+        def encode(self, descriptions):
+            return self.proj(torch.ones(len(descriptions), 1))
+
+    model = make_tiny_t2l(make_tiny_llama())
+    keys, n_params = set(model.state_dict()), len(list(model.parameters()))
+    encoder = ModuleEncoder()
+    model.set_text_encoder(encoder)
+    assert model.text_encoder is encoder
+    assert set(model.state_dict()) == keys and len(list(model.parameters())) == n_params
+    assert model.embed_descriptions(["a", "b"]).shape == (2, 16)
 
 
 def test_model_card_content(tmp_path):

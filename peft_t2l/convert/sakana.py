@@ -20,7 +20,7 @@ import torch
 import yaml
 
 from ..configuration_t2l import T2LConfig, _default_module_path
-from ..modeling_t2l import T2LModel
+from ..model import T2LModel
 from ..safe_io import check_output_folder, is_t2l_folder
 
 REFERENCE_FILES = ("hypermod.pt", "args.yaml", "adapter_config.json")

@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from transformers import GenerationConfig
 
-from ..adapters import GeneratedLoRA
 from ..data import IGNORE_INDEX, Task, encode_example
+from ..generated_lora import GeneratedLoRA
 from ..peft_integration import load_t2l_model
 from .metrics import LabelSet, detect_label_set, exact_match, rouge_l
 from .systems import UNINFORMATIVE, AdapterHost, SystemSpec, select_descriptions

@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 from peft import PeftModel
 
-from ..adapters import GeneratedLoRA
 from ..data import Task
-from ..modeling_t2l import T2LModel
+from ..generated_lora import GeneratedLoRA
+from ..model import T2LModel
 
 SYSTEM_KINDS = ("base", "base+description", "multitask", "oracle", "t2l")
 DESCRIPTION_MODES = ("train", "heldout", "definition", "random", "unrelated", "uninformative")

@@ -18,7 +18,7 @@ from torch import nn
 
 from ..adapters import read_lora_folder
 from ..data import Task, TaskMixSampler
-from ..modeling_t2l import T2LModel, T2LOutput
+from ..model import T2LModel, T2LOutput
 from ..peft_integration import load_t2l_model
 from .config import HypernetFields, SFTConfig, config_to_dict
 from .engine import LossOutput, TrainResult, make_accelerator, train_loop
