@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import pytest
 import yaml
 
+from peft_t2l.configuration_t2l import T2LConfig
 from peft_t2l.training.cli import add_train_parser, main
-from peft_t2l.training.config import LoraTrainConfig, ReconConfig, SFTConfig, config_to_dict, load_config
+from peft_t2l.training.config import (
+    FIELD_ALIASES,
+    T2L_FIELDS,
+    LoraTrainConfig,
+    ReconConfig,
+    SFTConfig,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+)
 
 
 def test_yaml_then_overrides(tmp_path):
@@ -84,3 +95,84 @@ def test_scientific_notation_without_a_dot_is_a_float(tmp_path):
     assert config.learning_rate == 1e-3 and config.l2_reg_generated_w == 5e-4
     with pytest.raises(ValueError, match=r"learning_rate='fast' is a str; expected float"):
         load_config(SFTConfig, None, ["output_dir=runs/x", "learning_rate=fast"])
+
+
+# ---- the hypernetwork fields are T2LConfig's ---------------------------------------------------------------------
+
+REQUIRED = {SFTConfig: {"output_dir": "runs/x"}, ReconConfig: {"output_dir": "runs/x", "library": "lib", "data": "d"}}
+
+
+@pytest.mark.parametrize(
+    "t2l_kwargs",
+    [
+        {"latent_size": 30},
+        {"head": "XL"},
+        {"dropout": 1.5},
+        {"lora_rank": 0},
+        {"lora_rank": 1000},
+        {"lora_alpha": -1.0},
+        {"target_modules": ["q_proj", "q_proj"]},
+        {"encoder_type": "bag-of-words"},
+        {"encoder_name_or_path": None},
+    ],
+)
+@pytest.mark.parametrize("cls", [SFTConfig, ReconConfig])
+def test_bad_hypernet_values_raise_t2lconfigs_message(cls, t2l_kwargs):
+    with pytest.raises(ValueError) as expected:
+        T2LConfig(**t2l_kwargs)
+    with pytest.raises(ValueError) as got:
+        config_from_dict(cls, {**REQUIRED[cls], **t2l_kwargs})
+    assert str(got.value) == str(expected.value)
+
+
+def test_hypernet_fields_have_t2lconfigs_names_types_and_defaults():
+    t2l = {f.name: f for f in dataclasses.fields(T2LConfig)}
+    ours = {f.name: f for f in dataclasses.fields(SFTConfig)}
+    assert set(T2L_FIELDS) >= {"head", "latent_size", "head_in_size", "dropout", "lora_rank", "lora_alpha"}
+    assert set(T2L_FIELDS) >= {"target_modules", "encoder_type", "encoder_name_or_path"}
+    defaults = config_from_dict(SFTConfig, {"output_dir": "runs/x"}).t2l_fields()
+    for name in T2L_FIELDS:
+        assert ours[name].type == t2l[name].type, name  # both modules use postponed (string) annotations
+        assert defaults[name] == getattr(T2LConfig(), name), name
+    assert not set(FIELD_ALIASES) & set(ours)  # an old name is never also a field
+
+
+def test_old_field_names_still_load_with_a_deprecation_warning(tmp_path):
+    path = tmp_path / "old.yaml"
+    path.write_text("output_dir: runs/x\nhypernet_dropout: 0.2\n")
+    with pytest.warns(DeprecationWarning, match="'hypernet_dropout' is now 'dropout'"):
+        config = load_config(SFTConfig, path)
+    assert config.dropout == 0.2 and "hypernet_dropout" not in config_to_dict(config)
+    with pytest.warns(DeprecationWarning):
+        assert config.hypernet_dropout == 0.2  # the old attribute reads the new field
+    with pytest.warns(DeprecationWarning):  # an override under either name replaces the file's value
+        assert load_config(SFTConfig, path, ["dropout=0.3"]).dropout == 0.3
+        assert (
+            load_config(ReconConfig, None, ["output_dir=x", "library=l", "data=d", "hypernet_dropout=0.1"]).dropout
+            == 0.1
+        )
+        with pytest.raises(ValueError, match=r"T2LConfig.dropout=1.5 is invalid"):
+            load_config(SFTConfig, path, ["hypernet_dropout=1.5"])
+        with pytest.raises(ValueError, match="set the same field .* keep only dropout"):
+            config_from_dict(SFTConfig, {"output_dir": "x", "dropout": 0.1, "hypernet_dropout": 0.2})
+    with pytest.raises(ValueError, match=r"has no field\(s\) \['hypernet_dropout'\]"):
+        load_config(LoraTrainConfig, None, ["output_dir=x", "hypernet_dropout=0.1"])  # no T2L fields there
+
+
+def test_cli_says_when_a_config_uses_an_old_name(tmp_path, capsys):
+    (tmp_path / "old.yaml").write_text("output_dir: runs/x\nhypernet_dropout: 0.2\n")
+    assert main(["train", "sft", "--config", str(tmp_path / "old.yaml"), "--print-config"]) == 0
+    out, err = capsys.readouterr()
+    assert yaml.safe_load(out)["dropout"] == 0.2
+    assert err.count("warning: SFTConfig field 'hypernet_dropout' is now 'dropout'") == 1
+
+
+def test_one_hot_needs_no_encoder_and_records_none():
+    config = config_from_dict(SFTConfig, {"output_dir": "x", "encoder_type": "one_hot", "encoder_name_or_path": None})
+    assert config.t2l_fields()["encoder_name_or_path"] is None
+    assert (
+        config_from_dict(SFTConfig, {"output_dir": "x", "encoder_type": "one_hot"}).t2l_fields()[
+            "encoder_name_or_path"
+        ]
+        is None
+    )

@@ -10,11 +10,20 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import yaml
 
-from .config import LoraTrainConfig, ReconConfig, SFTConfig, config_to_dict, load_config
+from .config import (
+    FIELD_ALIASES,
+    LoraTrainConfig,
+    ReconConfig,
+    RenamedFieldWarning,
+    SFTConfig,
+    config_to_dict,
+    load_config,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -54,7 +63,7 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
 def run_train(args: argparse.Namespace) -> int:
     """Resolve the config of `args`, then run the matching trainer. Returns the exit code."""
     try:
-        config = _resolve(args.train_config_cls, args.config, args.overrides)
+        config = _resolve(args.train_config_cls, args.config, args.overrides, command=args.train_command)
     except ValueError as err:
         print(f"t2l train {args.train_command}: bad config: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -133,19 +142,30 @@ def main(argv: list[str] | None = None) -> int:
     return args.func(args)
 
 
-def _resolve(cls, path: str | None, overrides: list[str]):
+def _resolve(cls, path: str | None, overrides: list[str], *, command: str):
     if path is not None and not Path(path).is_file():
         raise ValueError(f"--config {path} does not exist; pass a YAML file (see configs/).")
+    caught: list[warnings.WarningMessage] = []
     try:
-        return load_config(cls, path, overrides)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RenamedFieldWarning)
+            return load_config(cls, path, overrides)
     except yaml.YAMLError as err:
         raise ValueError(f"--config {path} is not valid YAML: {err}") from err
+    finally:  # Python hides DeprecationWarnings outside __main__: an old field name (FIELD_ALIASES) is said here
+        for message in dict.fromkeys(str(w.message) for w in caught if w.category is RenamedFieldWarning):
+            print(f"t2l train {command}: warning: {message}", file=sys.stderr)
+        for w in caught:  # any other warning goes on as if it had not been caught
+            if w.category is not RenamedFieldWarning:
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 def _field_list(cls) -> str:
     import dataclasses
 
-    return ", ".join(f.name for f in dataclasses.fields(cls))
+    names = [f.name for f in dataclasses.fields(cls)]
+    old = [f"{alias} (now {name})" for alias, name in FIELD_ALIASES.items() if name in names]
+    return ", ".join(names) + (f". Old names still read: {', '.join(old)}" if old else "")
 
 
 if __name__ == "__main__":

@@ -9,14 +9,15 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
-from ..configuration_t2l import ENCODER_TYPES, HEAD_VARIANTS
-from ..defaults import DEFAULT_BASE_MODEL, DEFAULT_ENCODER
+from ..configuration_t2l import ENCODER_TYPES, HEAD_VARIANTS, T2LConfig
+from ..defaults import DEFAULT_BASE_MODEL
 
 MIXED_PRECISION = ("no", "bf16", "fp16")
 RECON_TARGETS = ("lora", "delta_w")
@@ -122,46 +123,94 @@ class DataFields:
             _fail(self, "neftune_noise_alpha", self.neftune_noise_alpha, "use 0 (off) or a positive value such as 5.")
 
 
+# Old training-config names of T2LConfig fields -> T2LConfig's name. YAML files and `key=value` overrides written
+# before the rename keep working (with a DeprecationWarning); `--print-config` and checkpoints write the new name.
+FIELD_ALIASES: dict[str, str] = {"hypernet_dropout": "dropout"}
+
+
+class RenamedFieldWarning(DeprecationWarning):
+    """A config names a field by its old name (`FIELD_ALIASES`); `t2l train` prints these."""
+
+
+_T2L_CONFIG_FIELDS = {f.name: f for f in dataclasses.fields(T2LConfig)}
+
+
+def _t2l_field(name: str, help: str) -> Any:
+    """A dataclass field with T2LConfig's name and default, so the two cannot drift apart (T2LConfig validates it)."""
+    source = _T2L_CONFIG_FIELDS[name]  # a KeyError at import names a field T2LConfig does not have
+    if source.default_factory is not dataclasses.MISSING:
+        return field(default_factory=source.default_factory, metadata={"help": help, "t2l": True})
+    return field(default=source.default, metadata={"help": help, "t2l": True})
+
+
 @dataclass(kw_only=True)
 class HypernetFields:
-    """The T2L model to train: loaded from a folder, or built for the base model from these fields."""
+    """The T2L model to train: loaded from a folder, or built for the base model from T2LConfig's shape fields.
+
+    The shape fields (`T2L_FIELDS`) carry T2LConfig's names and defaults; `check_hypernet` hands them to T2LConfig,
+    whose error names the field, the value and the fix.
+    """
 
     init_from: str | None = field(
         default=None, metadata={"help": "Start from this T2L folder (ignores the shape fields)."}
     )
-    head: str = field(default="M", metadata={"help": f"Output head, one of {HEAD_VARIANTS}."})
-    latent_size: int = field(default=128, metadata={"help": "Width of the hypernetwork trunk (multiple of 4)."})
-    head_in_size: int = field(default=512, metadata={"help": "Width of the last trunk layer."})
-    hypernet_dropout: float = field(default=0.05, metadata={"help": "Dropout inside the trunk."})
-    lora_rank: int = field(default=8, metadata={"help": "Rank of the generated LoRA."})
-    lora_alpha: float = field(default=16.0, metadata={"help": "Alpha of the generated LoRA (scaling alpha / rank)."})
-    target_modules: list[str] = field(
-        default_factory=lambda: ["q_proj", "v_proj"], metadata={"help": "Modules to adapt."}
+    head: str = _t2l_field("head", f"Output head, one of {HEAD_VARIANTS}.")
+    latent_size: int = _t2l_field("latent_size", "Width of the hypernetwork trunk (multiple of 4).")
+    head_in_size: int = _t2l_field("head_in_size", "Width of the last trunk layer.")
+    dropout: float = _t2l_field("dropout", "Dropout inside the hypernetwork trunk (was `hypernet_dropout`).")
+    lora_rank: int = _t2l_field("lora_rank", "Rank of the generated LoRA.")
+    lora_alpha: float = _t2l_field("lora_alpha", "Alpha of the generated LoRA (scaling alpha / rank).")
+    target_modules: list[str] = _t2l_field("target_modules", "Modules to adapt.")
+    encoder_type: str = _t2l_field("encoder_type", f"One of {ENCODER_TYPES}.")
+    encoder_name_or_path: str | None = _t2l_field(
+        "encoder_name_or_path", "Description encoder (not used with encoder_type=one_hot)."
     )
-    encoder_type: str = field(default="sentence_transformers", metadata={"help": f"One of {ENCODER_TYPES}."})
-    encoder_name_or_path: str | None = field(default=DEFAULT_ENCODER, metadata={"help": "Description encoder."})
     num_holdout_descriptions: int = field(
         default=0, metadata={"help": "Keep the last N descriptions of each task out of training, for evaluation."}
     )
 
+    @property
+    def hypernet_dropout(self) -> float:
+        """Deprecated name of `dropout`."""
+        warnings.warn(
+            f"{type(self).__name__}.hypernet_dropout is now `dropout` (T2LConfig's name); read config.dropout.",
+            RenamedFieldWarning,
+            stacklevel=2,
+        )
+        return self.dropout
+
+    def t2l_fields(self) -> dict[str, Any]:
+        """The T2LConfig fields this config sets, as `T2LModel.from_base_model` takes them.
+
+        Example:
+            ```python
+            >>> t2l = T2LModel.from_base_model(base_model, **config.t2l_fields(), task_names=names)
+            ```
+        """
+        values = {name: getattr(self, name) for name in T2L_FIELDS}
+        values["target_modules"] = list(self.target_modules)
+        if self.encoder_type == "one_hot":  # task ids read no text: a recorded encoder would mislead the model card
+            values["encoder_name_or_path"] = None
+        return values
+
     def check_hypernet(self) -> None:
-        if self.head not in HEAD_VARIANTS:
-            _fail(self, "head", self.head, f"use one of {HEAD_VARIANTS}.")
-        if self.encoder_type not in ENCODER_TYPES:
-            _fail(self, "encoder_type", self.encoder_type, f"use one of {ENCODER_TYPES}.")
-        for attr in ("latent_size", "head_in_size", "lora_rank"):
-            if getattr(self, attr) <= 0:
-                _fail(self, attr, getattr(self, attr), "use a positive integer.")
-        if self.latent_size % 4:
-            _fail(self, "latent_size", self.latent_size, "use a multiple of 4.")
-        if not self.lora_alpha > 0:
-            _fail(self, "lora_alpha", self.lora_alpha, "use a positive number, e.g. 2 * lora_rank.")
-        if not 0.0 <= self.hypernet_dropout < 1.0:
-            _fail(self, "hypernet_dropout", self.hypernet_dropout, "use a probability in [0, 1).")
-        if not self.target_modules:
-            _fail(self, "target_modules", self.target_modules, "name at least one module, e.g. [q_proj, v_proj].")
         if self.num_holdout_descriptions < 0:
             _fail(self, "num_holdout_descriptions", self.num_holdout_descriptions, "use 0 or a positive integer.")
+        values = self.t2l_fields()
+        # module sizes come from the base model and task names from the data, both read when training starts:
+        # neutral stand-ins let T2LConfig check every other field now, before anything loads
+        later = {
+            "in_features": dict.fromkeys(values["target_modules"], 1),
+            "out_features": dict.fromkeys(values["target_modules"], 1),
+        }
+        if self.encoder_type == "one_hot":
+            later |= {"task_names": ["task"], "task_emb_size": 1}
+        T2LConfig(**values, **later)
+
+
+# The hypernetwork fields a training config sets, with T2LConfig's names, types and defaults: T2LConfig validates
+# them, so a training config cannot accept a model that T2LConfig would refuse (or refuse one it accepts).
+T2L_FIELDS = tuple(f.name for f in dataclasses.fields(HypernetFields) if f.metadata.get("t2l"))
 
 
 @dataclass(kw_only=True)
@@ -287,12 +336,13 @@ def load_config(cls: type[C], path: str | Path | None = None, overrides: list[st
         loaded = yaml.safe_load(Path(path).read_text()) or {}
         if not isinstance(loaded, dict):
             raise ValueError(f"config file {path} must hold a mapping of field: value, not {type(loaded).__name__}.")
-        values.update(loaded)
+        values.update(rename_aliases(cls, loaded))
     for item in overrides or []:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ValueError(f"override {item!r} is not key=value, e.g. max_steps=100.")
-        values[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        # renamed per source, so an override under either name replaces the file's value under the other
+        values.update(rename_aliases(cls, {key.strip(): yaml.safe_load(raw) if raw.strip() else None}))
     return config_from_dict(cls, values)
 
 
@@ -304,6 +354,7 @@ def config_from_dict(cls: type[C], values: dict[str, Any]) -> C:
         >>> config = config_from_dict(SFTConfig, {"output_dir": "runs/x", "max_steps": 10})
         ```
     """
+    values = rename_aliases(cls, values)
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
@@ -314,6 +365,39 @@ def config_from_dict(cls: type[C], values: dict[str, Any]) -> C:
         raise ValueError(f"{cls.__name__} needs {missing}; set them in the YAML file or as key=value.")
     coerced = {key: _coerce(cls, key, value, hints[key]) for key, value in values.items()}
     return cls(**coerced)
+
+
+def rename_aliases(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    """`values` with old field names (`FIELD_ALIASES`) replaced by the names `cls` has now, each with a warning.
+
+    Raises a `ValueError` when a mapping sets a field under both names to different values.
+
+    Example:
+        ```python
+        >>> rename_aliases(SFTConfig, {"hypernet_dropout": 0.1})  # DeprecationWarning
+        {'dropout': 0.1}
+        ```
+    """
+    names = {f.name for f in dataclasses.fields(cls)}
+    renamed: dict[str, Any] = {}
+    for key, value in values.items():
+        new = FIELD_ALIASES.get(key)
+        if new is None or new not in names:  # not an alias for this config: config_from_dict judges the name
+            renamed[key] = value
+            continue
+        if new in values and values[new] != value:
+            raise ValueError(
+                f"{cls.__name__}: {key}={value!r} and {new}={values[new]!r} set the same field ({key} is the old "
+                f"name of {new}); keep only {new}."
+            )
+        warnings.warn(
+            f"{cls.__name__} field {key!r} is now {new!r} (T2LConfig's name); write {new}: in YAML files and "
+            f"{new}=... on the command line.",
+            RenamedFieldWarning,
+            stacklevel=3,
+        )
+        renamed[new] = value
+    return renamed
 
 
 def config_to_dict(config: RunConfig) -> dict[str, Any]:

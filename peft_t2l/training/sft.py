@@ -174,7 +174,7 @@ def generated_l2(generated: T2LOutput) -> torch.Tensor:
 
 
 def build_t2l(config: HypernetFields, base_model: nn.Module | str, task_names: list[str], **extra) -> T2LModel:
-    """A new T2L model for `base_model` from the config's shape fields, or the one in `config.init_from`.
+    """A new T2L model for `base_model` from the config's T2LConfig fields, or the one in `config.init_from`.
 
     Args:
         config: the hypernetwork fields of a training config.
@@ -189,21 +189,7 @@ def build_t2l(config: HypernetFields, base_model: nn.Module | str, task_names: l
     """
     if config.init_from:
         return load_t2l_model(config.init_from)  # clear errors for a missing or truncated folder
-    one_hot = config.encoder_type == "one_hot"
-    return T2LModel.from_base_model(
-        base_model,
-        target_modules=list(config.target_modules),
-        lora_rank=config.lora_rank,
-        lora_alpha=config.lora_alpha,
-        head=config.head,
-        latent_size=config.latent_size,
-        head_in_size=config.head_in_size,
-        dropout=config.hypernet_dropout,
-        encoder_type=config.encoder_type,
-        encoder_name_or_path=None if one_hot else config.encoder_name_or_path,
-        task_names=list(task_names),
-        **extra,
-    )
+    return T2LModel.from_base_model(base_model, **config.t2l_fields(), task_names=list(task_names), **extra)
 
 
 def start_from_adapter(t2l: T2LModel, adapter_dir: str | Path) -> None:
