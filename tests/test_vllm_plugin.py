@@ -254,6 +254,37 @@ def test_serve_command_derives_limits_and_passes_flags_through(tmp_path, monkeyp
     assert env["T2L_VLLM_SERVED_BASE_MODEL"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
+def test_serve_parser_is_generated_from_serve_options():
+    import argparse
+    import dataclasses
+
+    from peft_t2l.options import options_from_args
+    from peft_t2l.vllm_plugin.cli import add_serve_parser
+
+    parser = argparse.ArgumentParser(prog="t2l")
+    sub = parser.add_subparsers(dest="command")
+    add_serve_parser(sub)
+    text = " ".join(sub.choices["serve"].format_help().split())
+    for f in dataclasses.fields(ServeOptions):  # every field is an option, with its help
+        flag = f.name if f.metadata.get("positional") else "--" + f.name.replace("_", "-")
+        assert flag in text and " ".join(f.metadata["help"].split()) in text, f.name
+    assert options_from_args(ServeOptions, parser.parse_args(["serve"])) == ServeOptions()
+    args = parser.parse_args(["serve", "--port", "9000", "--max-adapters", "3", "--dry-run", "--", "--dtype", "half"])
+    assert options_from_args(ServeOptions, args) == ServeOptions(
+        port=9000, max_adapters=3, dry_run=True, vllm_args=["--dtype", "half"]
+    )
+
+
+def test_serve_dry_run_prints_the_command_and_starts_nothing(tmp_path, monkeypatch, capsys):
+    from peft_t2l.cli import main
+
+    monkeypatch.setenv("T2L_VLLM_CACHE_DIR", str(tmp_path))
+    assert main(["serve", "--dry-run", "--port", "9001", "--", "--max-loras", "3"]) == 0
+    env_line, command = capsys.readouterr().out.splitlines()
+    assert f"T2L_VLLM_CACHE_DIR={tmp_path}" in env_line
+    assert "--port 9001" in command and command.endswith("--max-loras 3") and command.count("--max-loras") == 1
+
+
 def test_t2l_serve_without_vllm_names_the_venv(tmp_path, monkeypatch, capsys):
     import importlib.util
 

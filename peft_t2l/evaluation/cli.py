@@ -8,14 +8,13 @@ t2l eval-merge --out runs/eval runs/eval-base runs/eval-t2l   # runs of differen
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import shlex
 import sys
-import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..options import add_options, options_from_args
 from ..safe_io import check_output_folder
 from .reports import is_report_folder
 from .systems import DESCRIPTION_MODES, SystemSpec, select_descriptions
@@ -30,8 +29,9 @@ EXIT_OK, EXIT_USAGE = 0, 2
 class EvalOptions:
     """Everything `t2l eval` is told, from the command line to the report: one object, parsed once.
 
-    The `t2l eval` parser is built from these fields (their `help`, `group`, `nargs` and `choices` metadata), and
-    `command_line()` writes them back in a canonical order, so a report's command reruns the evaluation.
+    The `t2l eval` parser is built from these fields (`peft_t2l.options.add_options` reads their `help`, `group`,
+    `choices`, `append` and `required` metadata), and `command_line()` writes them back in a canonical order, so a
+    report's command reruns the evaluation.
 
     Example:
         ```python
@@ -112,8 +112,12 @@ class EvalOptions:
         default=False, metadata={"group": "run", "help": "leave generated answers out of results.json"}
     )
     out: str = field(
-        default="",
-        metadata={"group": "run", "help": "folder for results.json, results.md, scores.png, timing.json"},
+        default="",  # Python callers may leave it empty (no report written by them); the command line must name it
+        metadata={
+            "group": "run",
+            "required": True,
+            "help": "folder for results.json, results.md, scores.png, timing.json",
+        },
     )
     overwrite: bool = field(
         default=False, metadata={"group": "run", "help": "replace an existing report folder at --out"}
@@ -219,30 +223,7 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
         "descriptions": p.add_argument_group("descriptions (for --base-with-description and --t2l)"),
         "run": p.add_argument_group("run"),
     }
-    hints = typing.get_type_hints(EvalOptions)
-    for f in fields(EvalOptions):
-        meta, flag = f.metadata, "--" + f.name.replace("_", "-")
-        kwargs: dict = {"help": meta["help"], "dest": f.name}
-        if "metavar" in meta:
-            kwargs["metavar"] = meta["metavar"]
-        if hints[f.name] is bool:
-            kwargs["action"] = "store_true"
-        elif meta.get("append"):
-            kwargs |= {"action": "append", "default": []}
-        else:
-            scalar = int if int in typing.get_args(hints[f.name]) or hints[f.name] is int else str
-            kwargs["type"] = scalar
-            if typing.get_origin(hints[f.name]) is list or list in map(
-                typing.get_origin, typing.get_args(hints[f.name])
-            ):
-                kwargs["nargs"] = "+"
-            if "choices" in meta:
-                kwargs["choices"] = meta["choices"]
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING or f.name == "out":
-                kwargs["required"] = True
-            else:
-                kwargs["default"] = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        groups[meta.get("group")].add_argument(flag, **kwargs)
+    add_options(p, EvalOptions, groups=groups)
     p.set_defaults(func=cmd_eval)
     return p
 
@@ -318,7 +299,7 @@ def merge(sources: list[str], *, out: str, overwrite: bool = False) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     """Run `t2l eval`; returns 0, or 2 with a message on stderr when an input is wrong."""
     try:
-        return run(EvalOptions(**{f.name: getattr(args, f.name) for f in fields(EvalOptions)}))
+        return run(options_from_args(EvalOptions, args))
     except ValueError as err:
         print(f"t2l eval: error: {err}", file=sys.stderr)
         return EXIT_USAGE

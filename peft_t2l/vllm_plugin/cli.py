@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..options import add_options, options_from_args
 from .settings import ResolverSettings
 
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # vllm.config.lora.MaxLoRARanks
@@ -43,7 +44,11 @@ def lora_rank_limit(rank: int) -> int:
 
 @dataclass(kw_only=True)
 class ServeOptions:
-    """What `t2l serve` is told; `command()` turns it into the `vllm serve` command line and its environment.
+    """Everything `t2l serve` is told, from the command line to the launcher: one object, parsed once.
+
+    The `t2l serve` parser is built from these fields (`peft_t2l.options.add_options` reads their `help`, and
+    `positional`/`nargs` for the flags after `--`); `command()` turns them into the `vllm serve` command line and its
+    environment, and `serve()` runs it.
 
     Example:
         ```python
@@ -62,7 +67,11 @@ class ServeOptions:
     cache_dir: str | None = field(default=None, metadata={"help": "adapter cache folder (T2L_VLLM_CACHE_DIR)"})
     max_adapters: int | None = field(default=None, metadata={"help": "adapters kept (T2L_VLLM_MAX_ADAPTERS)"})
     device: str | None = field(default=None, metadata={"help": "device of the T2L forward (T2L_VLLM_DEVICE)"})
-    vllm_args: list[str] = field(default_factory=list)
+    dry_run: bool = field(default=False, metadata={"help": "print the vLLM command and environment, start nothing"})
+    vllm_args: list[str] = field(
+        default_factory=list,
+        metadata={"positional": True, "nargs": argparse.REMAINDER, "help": "-- then flags for `vllm serve`"},
+    )
 
     def __post_init__(self):
         if not isinstance(self.port, int) or not 0 < self.port < 65536:
@@ -121,22 +130,20 @@ class ServeOptions:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    extra = list(args.vllm_args)
-    if extra and extra[0] == "--":
-        extra = extra[1:]
-    options = ServeOptions(
-        model=args.model,
-        host=args.host,
-        port=args.port,
-        base_model=args.base_model,
-        max_loras=args.max_loras,
-        cache_dir=args.cache_dir,
-        max_adapters=args.max_adapters,
-        device=args.device,
-        vllm_args=extra,
-    )
+    """Run `t2l serve` as parsed by `add_serve_parser`."""
+    return serve(options_from_args(ServeOptions, args))
+
+
+def serve(options: ServeOptions) -> int:
+    """Start `vllm serve` for `options` in this process (exec), or print its command with `dry_run`; returns 0.
+
+    Example:
+        ```python
+        >>> serve(ServeOptions(port=9000, dry_run=True))
+        ```
+    """
     argv, env = options.command()
-    if args.dry_run:
+    if options.dry_run:
         print(" ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(env.items())))
         print(shlex.join(argv))
         return 0
@@ -158,7 +165,6 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
         .venv-vllm/bin/t2l serve --port 8000 -- --max-model-len 2048
         ```
     """
-    defaults = ServeOptions()
     p = sub.add_parser(
         "serve",
         help="serve descriptions as LoRAs on vLLM's OpenAI-compatible server (needs the .venv-vllm environment)",
@@ -169,15 +175,8 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
         + "\n\nflags after `--` go to `vllm serve`; see docs/serving.md",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    for name in ("model", "host", "port", "base_model", "max_loras", "cache_dir", "max_adapters", "device"):
-        f = ServeOptions.__dataclass_fields__[name]
-        kind = int if name in ("port", "max_loras", "max_adapters") else str
-        p.add_argument(
-            "--" + name.replace("_", "-"), type=kind, default=getattr(defaults, name), help=f.metadata["help"]
-        )
-    p.add_argument("--dry-run", action="store_true", help="print the vLLM command and environment, start nothing")
-    p.add_argument("vllm_args", nargs=argparse.REMAINDER, help="-- then flags for `vllm serve`")
+    add_options(p, ServeOptions)
     p.set_defaults(func=cmd_serve)
 
 
-__all__ = ["ServeOptions", "add_serve_parser", "lora_rank_limit", "Path"]
+__all__ = ["ServeOptions", "add_serve_parser", "lora_rank_limit", "serve", "Path"]
