@@ -20,9 +20,9 @@ from transformers import PreTrainedModel
 
 from .encoders import check_descriptions
 from .generated_lora import GeneratedLoRA
+from .generation import generate_chat
+from .hosting import BASE_ADAPTER, AdapterHost
 from .model import T2LModel
-
-BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a per-row batch
 
 
 def adapter_name(description: str) -> str:
@@ -153,7 +153,7 @@ class T2LServer:
     Args:
         base_model: the causal LM (or a `PeftModel` around it) the T2L model writes LoRAs for.
         t2l_model: the hypernetwork.
-        tokenizer: the base model's tokenizer (left padding is used for batched generation).
+        tokenizer: the base model's tokenizer (left-padded for batched generation without changing it).
         cache: an `AdapterCache` (a new one by default).
         max_attached: most adapters kept attached to the model; the least recently used are deleted.
 
@@ -178,35 +178,24 @@ class T2LServer:
         cache: AdapterCache | None = None,
         max_attached: int = 32,
     ):
-        self.model, self.t2l, self.tokenizer = base_model, t2l_model, tokenizer
+        self.t2l, self.tokenizer = t2l_model, tokenizer
         self.cache = cache or AdapterCache(max_adapters=max(64, max_attached))
         self.max_attached = max_attached
-        self._attached: OrderedDict[str, GeneratedLoRA] = OrderedDict()  # name -> the adapter loaded under it
+        self.host = AdapterHost(base_model, max_adapters=max_attached)
+
+    @property
+    def model(self) -> PreTrainedModel | PeftModel:
+        """The served model: the base model, a `PeftModel` around it once an adapter is attached."""
+        return self.host.model
 
     def attach(self, descriptions: list[str], *, task_embeddings: torch.Tensor | None = None) -> list[str]:
         """Make sure every description's adapter is attached; returns the adapter name of each (in order)."""
         loras = self.cache.get_or_generate(self.t2l, descriptions, task_embeddings=task_embeddings)
-        names = []
-        for lora in loras:
-            name = adapter_name(lora.description)
-            if self._attached.get(name) is not lora:  # new, or regenerated after the T2L model's weights changed
-                if isinstance(self.model, PeftModel):
-                    lora.load_into(self.model, adapter_name=name)  # adds it, or hot-swaps the stale tensors
-                else:
-                    self.model = lora.to_peft_model(self.model, adapter_name=name)
-                self._attached[name] = lora
-            self._attached.move_to_end(name)
-            names.append(name)
-        self._detach_least_recent(keep=set(names))
+        names = [adapter_name(lora.description) for lora in loras]
+        # a name holding another object was regenerated after the T2L model's weights changed: the host swaps it in
+        for name, lora in zip(names, loras):
+            self.host.attach(name, lora, protect=names)
         return names
-
-    def _detach_least_recent(self, *, keep: set[str]) -> None:
-        for name in list(self._attached):
-            if len(self._attached) <= self.max_attached:
-                break
-            if name not in keep:
-                self.model.delete_adapter(name)
-                del self._attached[name]
 
     @torch.no_grad()
     def generate(
@@ -227,32 +216,18 @@ class T2LServer:
         misses_before = self.cache.stats.misses
         wanted = [d for d in descriptions if d is not None]
         named = iter(self.attach(wanted)) if wanted else iter(())
-        names = [next(named) if d is not None else BASE_ADAPTER for d in descriptions]
-        inputs = self._tokenize(prompts, chat=chat)
+        rows = [next(named) if d is not None else None for d in descriptions]
         self.model.eval()  # per-row adapters need eval mode (PEFT refuses them in training)
-        kwargs = {"pad_token_id": self.tokenizer.pad_token_id, **generate_kwargs}
-        if isinstance(self.model, PeftModel):
-            kwargs["adapter_names"] = names
-        out = self.model.generate(**inputs, **kwargs)  # [N, prompt + new]
-        new_tokens = out[:, inputs["input_ids"].shape[1] :]
-        texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        texts = generate_chat(
+            self.model,
+            self.tokenizer,
+            prompts,
+            adapter_names=self.host.adapter_names(rows),
+            chat=chat,
+            **generate_kwargs,
+        )
+        names = [BASE_ADAPTER if name is None else name for name in rows]
         return ServedBatch(texts=texts, adapter_names=names, generated=self.cache.stats.misses - misses_before)
-
-    def _tokenize(self, prompts: list[str], *, chat: bool) -> dict[str, torch.Tensor]:
-        if chat:
-            prompts = [
-                self.tokenizer.apply_chat_template(
-                    [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
-                )
-                for p in prompts
-            ]
-        side, self.tokenizer.padding_side = self.tokenizer.padding_side, "left"
-        try:
-            batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=not chat)
-        finally:
-            self.tokenizer.padding_side = side
-        device = next(self.model.parameters()).device
-        return {k: v.to(device) for k, v in batch.items()}
 
 
 __all__ = ["AdapterCache", "BASE_ADAPTER", "CacheStats", "ServedBatch", "T2LServer", "adapter_name"]
