@@ -179,9 +179,9 @@ def test_generated_adapters_are_hot_swapped_in_place(tokenizer):
     t2l = make_tiny_t2l(model, task_emb_size=16)
     first, second = t2l.generate_lora(["reverse words", "count letters"])
     host = AdapterHost(model)
-    host.put_generated("t2l", first)
+    host.attach("t2l", first)
     layer = host.model.base_model.model.model.layers[0].self_attn.q_proj
-    host.put_generated("t2l", second)
+    host.attach("t2l", second)
     assert host.model.base_model.model.model.layers[0].self_attn.q_proj is layer  # no re-wrapping
     key = "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"
     assert torch.equal(layer.lora_A["t2l"].weight, second.state_dict[key])

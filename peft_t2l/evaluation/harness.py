@@ -18,9 +18,11 @@ from transformers import GenerationConfig
 
 from ..data import IGNORE_INDEX, Task, encode_example
 from ..generated_lora import GeneratedLoRA
+from ..generation import generate_chat, left_pad, pad_token_id
+from ..hosting import AdapterHost
 from ..peft_integration import load_t2l_model
 from .metrics import LabelSet, detect_label_set, exact_match, rouge_l
-from .systems import UNINFORMATIVE, AdapterHost, SystemSpec, select_descriptions
+from .systems import UNINFORMATIVE, SystemSpec, select_descriptions
 
 ANSWER_MARGIN_TOKENS = 8  # generation budget beyond a task's longest reference: room for a stray word or period
 MAX_LABEL_TOKENS = 512  # labels are never cut when scoring choices
@@ -223,28 +225,17 @@ def generate_answers(
         >>> generate_answers(model, tokenizer, [prompt_ids(tokenizer, "2+2=")], max_new_tokens=8, batch_size=1)
         ```
     """
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     # a fresh config: greedy whatever the checkpoint's generation_config.json says
     generation = GenerationConfig(
         max_new_tokens=max_new_tokens,
         do_sample=False,
         num_beams=1,
-        pad_token_id=pad_id,
+        pad_token_id=pad_token_id(tokenizer),
         eos_token_id=tokenizer.eos_token_id,
     )
-    device = next(model.parameters()).device
-    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))  # similar lengths share a batch: less padding
-    answers = [""] * len(prompts)
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        input_ids, attention_mask = _left_pad([prompts[i] for i in rows], pad_id)  # [B, T]
-        width = input_ids.shape[1]
-        out = model.generate(
-            input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), generation_config=generation
-        )  # [B, T + new]
-        for r, i in enumerate(rows):
-            answers[i] = tokenizer.decode(out[r, width:], skip_special_tokens=True).strip()
-    return answers
+    # batch_size groups similar lengths (longest first) into one call: less padding, and the same batches every run
+    answers = generate_chat(model, tokenizer, prompts, batch_size=batch_size, generation_config=generation)
+    return [answer.strip() for answer in answers]
 
 
 @torch.no_grad()
@@ -279,7 +270,7 @@ def option_log_likelihoods(
     """
     prompts = [prompt_ids(tokenizer, turn)[-max_prompt_tokens:] for turn in user_turns]
     label_ids = _label_ids(tokenizer, labels)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad_id = pad_token_id(tokenizer)
     device = next(model.parameters()).device
     k, width = len(labels), max(len(ids) for ids in label_ids)
     answers = torch.full((k, width), pad_id, dtype=torch.long)  # [K, L], right-padded
@@ -289,7 +280,7 @@ def option_log_likelihoods(
         answer_mask[j, : len(ids)] = 1
     scores = []
     for start in range(0, len(prompts), batch_size):
-        input_ids, mask = _left_pad(prompts[start : start + batch_size], pad_id)  # [B, P]
+        input_ids, mask = left_pad(prompts[start : start + batch_size], pad_id)  # [B, P]
         b = input_ids.shape[0]
         out = model(
             input_ids=input_ids.to(device),
@@ -339,16 +330,6 @@ def _label_ids(tokenizer, labels: Sequence[str]) -> list[list[int]]:
             response = response[: response.index(tokenizer.eos_token_id) + 1]
         ids.append(response)
     return ids
-
-
-def _left_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)  # [B, T]
-    mask = torch.zeros_like(input_ids)  # [B, T]
-    for i, r in enumerate(rows):
-        input_ids[i, width - len(r) :] = torch.tensor(r)
-        mask[i, width - len(r) :] = 1
-    return input_ids, mask
 
 
 @dataclass
@@ -418,7 +399,8 @@ def evaluate(
         systems={s.name: _spec_dict(s) for s in systems},
         results={},
     )
-    runner = _Runner(AdapterHost(model), tokenizer, config, report, log or (lambda line: None))
+    # one host for every system: the base model is wrapped once and never rebuilt
+    runner = _Runner(AdapterHost(model.eval()), tokenizer, config, report, log or (lambda line: None))
     for index, spec in enumerate(systems):
         start = time.perf_counter()
         report.results[spec.name] = runner.system(spec, plans, adapter_name=f"s{index}")
@@ -448,7 +430,7 @@ class _Runner:
             unique = sorted({d for ds in descriptions.values() for d in ds})
             loras = dict(zip(unique, _generate(load_t2l_model(spec.source), unique)))  # one batched forward
         if spec.kind == "multitask":
-            self.host.add_folder(adapter_name, spec.source)
+            self.host.attach(adapter_name, spec.source)
         results = {}
         for plan in plans:
             result = self.score(plan, self.passes(spec, plan.task, adapter_name, descriptions, loras))
@@ -475,14 +457,14 @@ class _Runner:
         elif spec.kind == "oracle":
             folder = Path(spec.source) / task.name
             if folder.is_dir():  # tasks without an oracle are left out of this column
-                self.host.add_folder(f"{adapter_name}_{task.name}", folder)
+                self.host.attach(f"{adapter_name}_{task.name}", folder)
                 yield _Pass(adapter=f"{adapter_name}_{task.name}")
         elif spec.kind == "base+description":
             for d in descriptions[task.name]:
                 yield _Pass(description=d, in_prompt=True)
         else:  # t2l: one adapter name per system, hot-swapped per description
             for d in descriptions[task.name]:
-                self.host.put_generated(adapter_name, loras[d])
+                self.host.attach(adapter_name, loras[d])  # hot-swapped in place
                 yield _Pass(adapter=adapter_name, description=d)
 
     def score(self, plan: _TaskPlan, passes: Iterator[_Pass]) -> TaskResult | None:

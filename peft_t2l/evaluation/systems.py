@@ -1,22 +1,17 @@
-"""The systems an evaluation compares, which description each task gets, and the one base model they share.
+"""The systems an evaluation compares and which description each task gets.
 
-Every system runs on the same base model object: adapters are added to one `PeftModel` under their own names
-(PEFT folders are loaded once, generated adapters are hot-swapped per task), and the base systems run with the
-adapters disabled. Nothing is rebuilt per task.
+Every system runs on the same base model object, hosted by `peft_t2l.hosting.AdapterHost` (re-exported here):
+adapters are added to one `PeftModel` under their own names (PEFT folders are loaded once, generated adapters are
+hot-swapped per task), and the base systems run with the adapters disabled. Nothing is rebuilt per task.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-from peft import PeftModel
-
 from ..data import Task
-from ..generated_lora import GeneratedLoRA
+from ..hosting import AdapterHost
 from ..model import T2LModel
 
 SYSTEM_KINDS = ("base", "base+description", "multitask", "oracle", "t2l")
@@ -140,50 +135,13 @@ def select_descriptions(tasks: list[Task], mode: str, *, count: int = 1) -> dict
     return chosen
 
 
-class AdapterHost:
-    """The shared base model: wrapped in a `PeftModel` when the first adapter arrives, never rebuilt.
-
-    Args:
-        model: the base causal LM (eval mode).
-
-    Example:
-        ```python
-        >>> host = AdapterHost(base_model)
-        >>> host.add_folder("multitask", "runs/multitask-lora")
-        >>> with host.active("multitask") as model:
-        ...     model.generate(**inputs)
-        ```
-    """
-
-    def __init__(self, model: torch.nn.Module):
-        self.model = model.eval()
-
-    def add_folder(self, adapter_name: str, path: str | Path) -> None:
-        """Load a PEFT adapter folder under `adapter_name`."""
-        if not (Path(path) / "adapter_config.json").exists():
-            raise ValueError(f"{path} has no adapter_config.json; pass a PEFT LoRA folder.")
-        if isinstance(self.model, PeftModel):
-            self.model.load_adapter(str(path), adapter_name=adapter_name)
-        else:
-            self.model = PeftModel.from_pretrained(self.model, str(path), adapter_name=adapter_name)
-        self.model.eval()
-
-    def put_generated(self, adapter_name: str, lora: GeneratedLoRA) -> None:
-        """Add a generated adapter under `adapter_name`, or hot-swap its tensors in if the name exists."""
-        if isinstance(self.model, PeftModel):
-            lora.load_into(self.model, adapter_name=adapter_name)
-        else:
-            self.model = lora.to_peft_model(self.model, adapter_name=adapter_name)
-
-    @contextmanager
-    def active(self, adapter_name: str | None) -> Iterator[torch.nn.Module]:
-        """The model with only `adapter_name` on, or with every adapter off when it is `None`."""
-        if adapter_name is None:
-            if isinstance(self.model, PeftModel):
-                with self.model.disable_adapter():
-                    yield self.model
-            else:
-                yield self.model
-            return
-        self.model.set_adapter(adapter_name)
-        yield self.model
+__all__ = [
+    "CONTROL_MODES",
+    "DESCRIPTION_MODES",
+    "SYSTEM_KINDS",
+    "UNINFORMATIVE",
+    "UNRELATED_DESCRIPTIONS",
+    "AdapterHost",
+    "SystemSpec",
+    "select_descriptions",
+]
