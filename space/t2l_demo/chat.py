@@ -15,7 +15,8 @@ from transformers import PreTrainedTokenizerBase, StoppingCriteria, StoppingCrit
 from transformers.generation.streamers import BaseStreamer
 
 from peft_t2l import GeneratedLoRA
-from peft_t2l.serving import BASE_ADAPTER
+from peft_t2l.generation import generate_chat
+from peft_t2l.hosting import BASE_ADAPTER
 
 from .runtime import LoadedModels
 
@@ -127,19 +128,21 @@ def stream_answers(
     """
     tokenizer = models.tokenizer
     prompts = [build_prompt(tokenizer, m, max_tokens=max_prompt_tokens) for m in (adapted, base)]
-    batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(models.device)
+    # the rendered (possibly shortened) conversations as token ids: generate_chat left-pads them into one batch
+    prompt_ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     streamer, stop = _RowStreamer(), threading.Event()
 
     def work() -> None:
         try:
             with models.lock:
                 slot = models.pool.slot_for(key, lora)
-                models.peft_model.generate(
-                    **batch,  # input_ids, attention_mask: [2, T], left-padded
+                generate_chat(  # one call, rows in order: the streamer's row 0 is the adapted answer
+                    models.peft_model,
+                    tokenizer,
+                    prompt_ids,
                     adapter_names=[slot, BASE_ADAPTER],
                     max_new_tokens=max_new_tokens,
                     do_sample=False,
-                    pad_token_id=tokenizer.pad_token_id,
                     streamer=streamer,
                     stopping_criteria=StoppingCriteriaList([_StopWhenSet(stop)]),
                 )

@@ -1,15 +1,15 @@
 """The models every session shares, loaded once per process, and the adapter slots of the shared PEFT model.
 
 One `PeftModel` serves all users. Each generated adapter is loaded into one of a fixed number of named slots
-(`slot0`, `slot1`, ...): the first uses add a PEFT adapter, later ones hot-swap new weights into the least recently
-used slot (`GeneratedLoRA.load_into`), so memory stays bounded however many adapters users make. The adapters
+(`slot0`, `slot1`, ...; `peft_t2l.hosting.AdapterHost` in slot mode): the first uses add a PEFT adapter, later ones
+hot-swap new weights into the least recently used slot (`GeneratedLoRA.load_into`), so memory stays bounded however
+many adapters users make. The adapters
 themselves live in each user's session; a slot is only a cache, reloaded in ~ms when it was reused by someone else.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import torch
@@ -18,6 +18,7 @@ from transformers import PreTrainedTokenizerBase
 
 import peft_t2l
 from peft_t2l import GeneratedLoRA, T2LModel
+from peft_t2l.hosting import AdapterHost
 
 from .config import AppConfig
 
@@ -25,8 +26,8 @@ from .config import AppConfig
 WARMUP_DESCRIPTION = "Answer questions helpfully and concisely."
 
 
-class AdapterPool:
-    """Named adapter slots in one shared `PeftModel`, reused least-recently-used first.
+class AdapterPool(AdapterHost):
+    """Named adapter slots in one shared `PeftModel`, reused least-recently-used first: an `AdapterHost` in slot mode.
 
     Not thread-safe by itself: callers hold `LoadedModels.lock` from `slot_for` until their generation ends, so no
     slot changes under a running generation.
@@ -37,9 +38,12 @@ class AdapterPool:
     """
 
     def __init__(self, peft_model: PeftModel, *, size: int):
-        self.peft_model = peft_model
+        super().__init__(peft_model, max_adapters=size, slots=True)
         self.size = size
-        self._owner: OrderedDict[str, str | None] = OrderedDict((f"slot{i}", None) for i in range(size))  # LRU first
+
+    @property
+    def peft_model(self) -> PeftModel:
+        return self.model
 
     def slot_for(self, key: str, lora: GeneratedLoRA) -> str:
         """The adapter name under which `lora` (identified by `key`) is loaded, loading it if needed.
@@ -54,18 +58,11 @@ class AdapterPool:
             ...     models.peft_model.generate(**inputs, adapter_names=[name])
             ```
         """
-        slot = next((s for s, owner in self._owner.items() if owner == key), None)
-        if slot is None:
-            slot = next(iter(self._owner))
-            self._owner[slot] = None  # until the load succeeds: a failed swap may leave the slot half-written
-            lora.load_into(self.peft_model, adapter_name=slot)
-            self._owner[slot] = key
-        self._owner.move_to_end(slot)
-        return slot
+        return self.attach(key, lora)
 
     def loaded_keys(self) -> list[str]:
         """Keys of the adapters now in a slot, least recently used first."""
-        return [key for key in self._owner.values() if key is not None]
+        return self.names()
 
 
 @dataclass
@@ -118,9 +115,8 @@ class LoadedModels:
         """
         warmup = t2l.generate_lora(WARMUP_DESCRIPTION)
         peft_model = warmup.to_peft_model(base_model, adapter_name="slot0")
-        if tokenizer.pad_token is None:
+        if tokenizer.pad_token is None:  # the adapted and base prompts are padded into one batch
             tokenizer.pad_token = tokenizer.eos_token
-        tokenizer.padding_side = "left"  # the adapted and base prompts are batched and generated together
         return cls(t2l, peft_model, tokenizer, t2l_name=t2l_name, untrained=untrained, slots=slots)
 
 
