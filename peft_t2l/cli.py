@@ -43,9 +43,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Description -> adapter -> answers of the base and the adapted model, side by side."""
     import time
 
-    import torch
-
     from .defaults import load_base_model
+    from .generation import generate_chat
 
     if args.out is not None:
         _check_out(args.out, args.overwrite)
@@ -56,13 +55,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     lora = t2l.generate_lora(args.description)
     took = time.perf_counter() - start
     peft_model = lora.to_peft_model(base)
-    messages = [{"role": "user", "content": args.prompt}]
-    inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
 
     def answer() -> str:
-        with torch.no_grad():
-            ids = peft_model.generate(**inputs, max_new_tokens=args.max_new_tokens, do_sample=False)
-        return tokenizer.decode(ids[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True).strip()
+        return generate_chat(
+            peft_model, tokenizer, [args.prompt], max_new_tokens=args.max_new_tokens, do_sample=False
+        )[0].strip()
 
     adapted = answer()
     with peft_model.disable_adapter():
