@@ -110,6 +110,10 @@ class AdapterHost:
             >>> rows = [host.attach(n, lora, protect=names) for n, lora in zip(names, loras)]
             ```
         """
+        if name == BASE_ADAPTER:
+            raise ValueError(
+                f"{BASE_ADAPTER!r} names the rows without adapter; attach the adapter under another name."
+            )
         if not isinstance(source, GeneratedLoRA) and not (Path(source) / "adapter_config.json").is_file():
             raise ValueError(
                 f"{source} has no adapter_config.json; pass a PEFT LoRA folder or a GeneratedLoRA to attach {name!r}."

@@ -108,6 +108,8 @@ def test_folders_attach_and_replace_generated_adapters(base, loras, tmp_path):
     assert set(host.model.peft_config) == {"folder", "gen"} and host.model.get_base_model() is base  # never rebuilt
     with pytest.raises(ValueError, match="has no adapter_config.json"):
         host.attach("bad", tmp_path)
+    with pytest.raises(ValueError, match="names the rows without adapter"):
+        host.attach(BASE_ADAPTER, loras[0])
 
 
 def test_other_shapes_under_an_existing_name_replace_the_adapter(base, loras, tokenizer):
