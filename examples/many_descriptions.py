@@ -8,6 +8,7 @@ import argparse
 import torch
 
 from peft_t2l import load_base_model, load_t2l_model
+from peft_t2l.generation import generate_chat
 
 TASKS = [
     ("Given a country, answer with the name of its capital city.", "Italy"),
@@ -31,17 +32,18 @@ def main() -> None:
     for name, lora in zip(names[1:], loras[1:]):
         lora.load_into(model, adapter_name=name)
 
-    tokenizer.padding_side = "left"  # decoder-only batching
-    prompts = [
-        tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False)
-        for _, p in TASKS
-    ]
-    batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-    with torch.no_grad():  # each row uses its own adapter
-        ids = model.generate(**batch, adapter_names=names, max_new_tokens=args.max_new_tokens, do_sample=False)
-    for (description, prompt), row in zip(TASKS, ids):
-        answer = tokenizer.decode(row[batch["input_ids"].shape[1] :], skip_special_tokens=True).strip()
-        print(f"[{description}] {prompt} -> {answer}")
+    model.eval()  # per-row adapters need eval mode
+    with torch.no_grad():  # one generate call, each row under its own adapter (left padding done by generate_chat)
+        answers = generate_chat(
+            model,
+            tokenizer,
+            [p for _, p in TASKS],
+            adapter_names=names,
+            max_new_tokens=args.max_new_tokens,
+            do_sample=False,
+        )
+    for (description, prompt), answer in zip(TASKS, answers):
+        print(f"[{description}] {prompt} -> {answer.strip()}")
 
 
 if __name__ == "__main__":
