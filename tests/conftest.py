@@ -13,7 +13,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
 
-import peft_t2l  # noqa: E402, F401  (registers the auto classes)
+import peft_t2l  # noqa: E402  (registers the auto classes)
+import peft_t2l.defaults  # noqa: E402
 from peft_t2l import T2LModel  # noqa: E402
 from peft_t2l.encoders import HashingEncoder  # noqa: E402
 
@@ -51,6 +52,69 @@ def run_without_peft_t2l(body: str, tmp_path) -> str:
     proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
+
+
+REAL_MODELS_MESSAGE = "this test loads the real offline models (SmolLM2 / MiniLM): mark it @pytest.mark.real"
+
+# Enforcement of the `real` marker (issue 11). Every in-process load of SmolLM2 or MiniLM finds them through
+# `peft_t2l.defaults.offline_base_model_path` / `offline_encoder_path` (`resolve`, `load_base_model`, the encoders and
+# `base_shapes` call them). Both are wrapped here, before any test module imports them by name. Called while a test
+# without the marker runs, they fail it; called while a fixture is set up, they flag the fixture, and a test without
+# the marker that uses a flagged fixture fails too (a module fixture loaded for an earlier, marked test). Not caught:
+# subprocesses, so the tests that run real models in another process are marked by reading them.
+_current_item = None
+_fixtures_in_setup = []  # the fixtures being set up now, innermost last
+
+
+def _unmarked(item) -> bool:
+    return item is not None and item.get_closest_marker("real") is None
+
+
+def _refuse_unmarked(name: str):
+    found = getattr(peft_t2l.defaults, name)
+
+    def finder(*args, **kwargs):
+        for fixturedef in _fixtures_in_setup:
+            fixturedef.t2l_loads_real_models = True
+        if _unmarked(_current_item):
+            pytest.fail(f"{_current_item.nodeid}: {REAL_MODELS_MESSAGE}", pytrace=False)
+        return found(*args, **kwargs)
+
+    finder.__wrapped__ = found
+    setattr(peft_t2l.defaults, name, finder)
+
+
+for _name in ("offline_base_model_path", "offline_encoder_path"):
+    _refuse_unmarked(_name)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    global _current_item
+    _current_item = item
+    try:
+        return (yield)
+    finally:
+        _current_item = None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    _fixtures_in_setup.append(fixturedef)
+    try:
+        return (yield)
+    finally:
+        _fixtures_in_setup.pop()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item):
+    if not _unmarked(item):
+        return
+    for name in item.fixturenames:
+        for fixturedef in getattr(item, "_fixtureinfo").name2fixturedefs.get(name, ()):
+            if getattr(fixturedef, "t2l_loads_real_models", False):
+                pytest.fail(f"{item.nodeid} (fixture {name!r}): {REAL_MODELS_MESSAGE}", pytrace=False)
 
 
 @pytest.fixture

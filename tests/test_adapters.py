@@ -188,6 +188,7 @@ def test_bad_descriptions(bad, error, match):
         t2l.generate_lora(bad)
 
 
+@pytest.mark.real
 def test_over_long_description_is_truncated_with_a_warning():
     from peft_t2l.defaults import DEFAULT_ENCODER
 

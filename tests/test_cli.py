@@ -23,6 +23,7 @@ def t2l_dir(tmp_path_factory):
     return path
 
 
+@pytest.mark.real
 def test_generate_then_info(t2l_dir, tmp_path, capsys):
     out = tmp_path / "adapter"
     assert main(["generate", "classify movie reviews", "--model", str(t2l_dir), "--out", str(out)]) == 0
@@ -60,6 +61,7 @@ def test_errors_are_one_line_with_exit_code_2(t2l_dir, tmp_path, capsys, argv, m
     assert match in err and "Traceback" not in err
 
 
+@pytest.mark.real
 def test_info_on_a_truncated_adapter(t2l_dir, tmp_path, capsys):
     out = tmp_path / "adapter"
     assert main(["generate", "x", "--model", str(t2l_dir), "--out", str(out)]) == 0

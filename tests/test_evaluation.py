@@ -150,6 +150,7 @@ def _record_prompts(model, tokenizer) -> list[str]:
     return seen
 
 
+@pytest.mark.real
 def test_description_only_in_the_base_with_description_prompt(tokenizer):
     model = tiny_smol()
     t2l = make_tiny_t2l(model, task_emb_size=16)
@@ -174,6 +175,7 @@ def test_description_only_in_the_base_with_description_prompt(tokenizer):
     assert user_turn("I loved it", "Classify.") == "Classify.\n\nI loved it"
 
 
+@pytest.mark.real
 def test_generated_adapters_are_hot_swapped_in_place(tokenizer):
     model = tiny_smol()
     t2l = make_tiny_t2l(model, task_emb_size=16)
@@ -192,6 +194,7 @@ def test_generated_adapters_are_hot_swapped_in_place(tokenizer):
 # ---- multiple choice -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.real
 def test_option_log_likelihoods_match_a_full_forward(tokenizer):
     model = tiny_smol()
     turns = ["Is 4 even?", "A much longer question, so that the prompts need left padding: is 3 even?"]
@@ -208,6 +211,7 @@ def test_option_log_likelihoods_match_a_full_forward(tokenizer):
             assert fast[i, j].item() == pytest.approx(logprobs[scored, targets[scored]].sum().item(), abs=1e-3)
 
 
+@pytest.mark.real
 def test_choice_scoring_picks_the_more_likely_label(tokenizer):
     model = tiny_smol()
     favoured = tokenizer("B", add_special_tokens=False)["input_ids"][0]
@@ -240,6 +244,7 @@ def _all_systems(tmp_path: Path, model, t2l) -> list[SystemSpec]:
     ]
 
 
+@pytest.mark.real
 def test_evaluate_is_deterministic_and_writes_reports(tmp_path, tokenizer, monkeypatch):
     model = tiny_smol()
     t2l = make_tiny_t2l(model, task_emb_size=16)
@@ -282,6 +287,7 @@ def test_evaluate_is_deterministic_and_writes_reports(tmp_path, tokenizer, monke
     assert json.loads(files.timing.read_text())["seconds_per_system"].keys() == data["results"].keys()
 
 
+@pytest.mark.real
 def test_max_instances_does_not_change_the_label_set(tokenizer):
     model = tiny_smol()
     config = EvalConfig(max_instances=1, max_new_tokens=2)
@@ -291,6 +297,7 @@ def test_max_instances_does_not_change_the_label_set(tokenizer):
     assert report.tasks["task_choice"].max_new_tokens == 2
 
 
+@pytest.mark.real
 def test_holdout_instances_scores_only_what_training_left_out(tokenizer):
     config = EvalConfig(holdout_instances=2, max_new_tokens=2)
     report = evaluate([SystemSpec("base")], [CHOICE], model=tiny_smol(), tokenizer=tokenizer, config=config, log=None)
@@ -300,6 +307,7 @@ def test_holdout_instances_scores_only_what_training_left_out(tokenizer):
         EvalConfig(holdout_instances=-1)
 
 
+@pytest.mark.real
 def test_bad_inputs_raise_value_errors(tmp_path, tokenizer):
     with pytest.raises(ValueError, match="kind"):
         SystemSpec("oracle-ish")
@@ -316,6 +324,7 @@ def test_bad_inputs_raise_value_errors(tmp_path, tokenizer):
 # ---- reading back and merging reports --------------------------------------------------------------------------
 
 
+@pytest.mark.real
 def test_report_from_dict_round_trips(tokenizer):
     config = EvalConfig(max_new_tokens=2, batch_size=2)
     systems = [SystemSpec("base"), SystemSpec("base+description", descriptions="train")]
@@ -331,6 +340,7 @@ def test_report_from_dict_round_trips(tokenizer):
         EvalReport.from_dict({k: v for k, v in data.items() if k != "tasks"})
 
 
+@pytest.mark.real
 def test_merging_runs_of_different_systems_equals_one_run_of_all(tokenizer):
     t2l = make_tiny_t2l(tiny_smol(), task_emb_size=16)
     systems = [
@@ -388,12 +398,14 @@ def _edited(report: EvalReport, edit) -> EvalReport:
         (lambda d: d["config"].pop("max_labels"), r"config\['max_labels'\]: 10 vs '<missing>'"),
     ],
 )
+@pytest.mark.real
 def test_merge_rejects_runs_that_evaluated_different_things(tokenizer, edit, field):
     report = _base_report(tokenizer)
     with pytest.raises(ValueError, match=f"runs/a and runs/b differ in {field}"):
         merge_reports([report, _edited(report, edit)], names=["runs/a", "runs/b"])
 
 
+@pytest.mark.real
 def test_merge_ignores_keep_predictions_and_sums_counts(tokenizer):
     kept = _base_report(tokenizer)
     dropped = _base_report(tokenizer, keep_predictions=False)
@@ -407,6 +419,7 @@ def test_merge_ignores_keep_predictions_and_sums_counts(tokenizer):
         merge_reports([kept])
 
 
+@pytest.mark.real
 def test_merge_keeps_an_identical_duplicate_once_and_rejects_a_different_one(tokenizer):
     config = EvalConfig(max_new_tokens=2, batch_size=2)
     base = _base_report(tokenizer)
@@ -432,6 +445,7 @@ def test_merge_keeps_an_identical_duplicate_once_and_rejects_a_different_one(tok
         merge_reports([base, moved])
 
 
+@pytest.mark.real
 def test_markdown_quotes_every_command_of_a_merged_report(tokenizer):
     report = _base_report(tokenizer)
     assert "```\nt2l eval --a\nt2l eval --b\n```" in markdown_tables(report, command=["t2l eval --a", "t2l eval --b"])

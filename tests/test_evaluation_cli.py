@@ -58,6 +58,7 @@ def test_bad_tasks_path_and_bad_choice(tmp_path, capsys):
     assert exit_info.value.code == 2
 
 
+@pytest.mark.real
 def test_eval_end_to_end_on_tiny_models(tasks, tmp_path, capsys):
     smol, encoder = offline_base_model_path(), offline_encoder_path()
     if smol is None or encoder is None:
@@ -102,6 +103,7 @@ def tiny_base(tmp_path):
     return tmp_path / "base"
 
 
+@pytest.mark.real
 def test_eval_merge_end_to_end_equals_one_run(tasks, tiny_base, tmp_path, capsys):
     common = ["--tasks", str(tasks), "--base-model", str(tiny_base), "--max-new-tokens", "3", "--batch-size", "4"]
     assert main(["eval", *common, "--base", "--out", str(tmp_path / "a")]) == 0
