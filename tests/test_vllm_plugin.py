@@ -211,6 +211,7 @@ def test_resolver_refuses_a_t2l_for_another_base_model(tiny_resolver):
     assert tiny_resolver.stats.generated == 0
 
 
+@pytest.mark.real
 def test_resolver_checks_the_base_model_before_loading_weights(tmp_path):
     # the embedded default's config says SmolLM2-135M; a mismatch is found from config.json alone
     resolver = DescriptionResolver(ResolverSettings(cache_dir=str(tmp_path)))
@@ -239,6 +240,7 @@ def test_lora_rank_limit():
         lora_rank_limit(1024)
 
 
+@pytest.mark.real
 def test_serve_command_derives_limits_and_passes_flags_through(tmp_path, monkeypatch):
     monkeypatch.delenv("VLLM_PLUGINS", raising=False)
     options = ServeOptions(cache_dir=str(tmp_path), vllm_args=["--max-loras", "4", "--dtype=float32"])
@@ -275,6 +277,7 @@ def test_serve_parser_is_generated_from_serve_options():
     )
 
 
+@pytest.mark.real
 def test_serve_dry_run_prints_the_command_and_starts_nothing(tmp_path, monkeypatch, capsys):
     from peft_t2l.cli import main
 
@@ -285,6 +288,7 @@ def test_serve_dry_run_prints_the_command_and_starts_nothing(tmp_path, monkeypat
     assert "--port 9001" in command and command.endswith("--max-loras 3") and command.count("--max-loras") == 1
 
 
+@pytest.mark.real
 def test_t2l_serve_without_vllm_names_the_venv(tmp_path, monkeypatch, capsys):
     import importlib.util
 
