@@ -134,6 +134,7 @@ def test_eval_options_give_controls_their_own_description_count(tmp_path):
         EvalOptions(tasks="x", base=True, control_descriptions=0).systems()
 
 
+@pytest.mark.real
 def test_harness_scores_the_zero_embedding_adapter_and_stores_instance_scores(tokenizer, monkeypatch):  # noqa: F811
     model = tiny_smol()
     t2l = make_tiny_t2l(model, task_emb_size=16)

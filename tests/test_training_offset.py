@@ -48,6 +48,7 @@ def test_start_from_adapter_needs_affine_buffers_and_no_bias(tmp_path):
         start_from_adapter(t2l, tmp_path / "mt")
 
 
+@pytest.mark.real
 def test_sft_with_offset_starts_at_the_adapter_and_trains(tmp_path):
     base, tokenizer = tiny_base()
     _random_adapter(base, tmp_path / "mt", alpha=16.0)
