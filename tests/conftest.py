@@ -112,7 +112,7 @@ def pytest_runtest_call(item):
     if not _unmarked(item):
         return
     for name in item.fixturenames:
-        for fixturedef in getattr(item, "_fixtureinfo").name2fixturedefs.get(name, ()):
+        for fixturedef in item._fixtureinfo.name2fixturedefs.get(name, ()):
             if getattr(fixturedef, "t2l_loads_real_models", False):
                 pytest.fail(f"{item.nodeid} (fixture {name!r}): {REAL_MODELS_MESSAGE}", pytrace=False)
 
