@@ -54,3 +54,38 @@ def test_multitask_lora_trains_one_adapter_on_all_tasks(tmp_path):
     assert run.summary["tasks"] == ["say_yes", "say_no", "say_maybe"]
     assert sum(run.losses[-3:]) < sum(run.losses[:3])
     assert (result.adapter_dirs["multitask"] / "adapter_model.safetensors").exists()
+
+
+def test_multitask_lora_continues_from_a_saved_adapter(tmp_path):
+    base, tokenizer = tiny_base()
+    fields = run_fields(tmp_path / "first", max_steps=4, learning_rate=1e-2, mode="multitask")
+    first = train_lora(
+        config_from_dict(LoraTrainConfig, fields), base_model=base, tokenizer=tokenizer, tasks=tiny_tasks()
+    )
+    start = first.adapter_dirs["multitask"]
+    more = {
+        **run_fields(tmp_path / "second", max_steps=6, learning_rate=1e-2, mode="multitask"),
+        "init_from": str(start),
+    }
+    second = train_lora(
+        config_from_dict(LoraTrainConfig, more), base_model=base, tokenizer=tokenizer, tasks=tiny_tasks()
+    )
+    # the continuation starts where the first run ended, not from a fresh LoRA (whose first loss equals the base's)
+    assert second.runs["multitask"].losses[0] < first.runs["multitask"].losses[0]
+    assert not any("lora" in n for n, _ in base.named_modules())
+
+
+def test_lora_init_from_must_match_the_configured_shape(tmp_path):
+    base, tokenizer = tiny_base()
+    fields = run_fields(tmp_path / "first", max_steps=1, mode="multitask", lora_rank=4)
+    start = train_lora(
+        config_from_dict(LoraTrainConfig, fields), base_model=base, tokenizer=tokenizer, tasks=tiny_tasks()
+    ).adapter_dirs["multitask"]
+    bad = {**run_fields(tmp_path / "b", max_steps=1, mode="multitask", lora_rank=8), "init_from": str(start)}
+    with pytest.raises(ValueError, match=r"has r=4 but lora_rank=8; set lora_rank=4"):
+        train_lora(config_from_dict(LoraTrainConfig, bad), base_model=base, tokenizer=tokenizer, tasks=tiny_tasks())
+    missing = {**bad, "init_from": str(tmp_path)}
+    with pytest.raises(ValueError, match="is not a PEFT adapter folder"):
+        train_lora(
+            config_from_dict(LoraTrainConfig, missing), base_model=base, tokenizer=tokenizer, tasks=tiny_tasks()
+        )

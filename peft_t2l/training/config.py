@@ -294,6 +294,13 @@ class LoraTrainConfig(DataFields, RunConfig):
     """Plain PEFT LoRA baselines: one per task (oracle) or one on all tasks (multitask) (`t2l train lora`)."""
 
     mode: str = field(default="oracle", metadata={"help": f"One of {LORA_MODES}."})
+    init_from: str | None = field(
+        default=None,
+        metadata={
+            "help": "Start from this PEFT LoRA folder instead of a fresh LoRA (every oracle task starts from it); its "
+            "rank, alpha and target modules must equal lora_rank, lora_alpha and target_modules."
+        },
+    )
     lora_rank: int = field(default=8, metadata={"help": "LoRA rank."})
     lora_alpha: float = field(default=16.0, metadata={"help": "LoRA alpha."})
     lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})

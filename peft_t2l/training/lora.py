@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from accelerate.utils import set_seed
-from peft import LoraConfig, get_peft_model
+from peft import LoraConfig, PeftModel, get_peft_model
 from torch import nn
 
 from ..data import Task, TaskMixSampler
@@ -97,7 +97,11 @@ def _train_one(config, base_model, tokenizer, tasks, target: Path, accelerator, 
         task_type="CAUSAL_LM",
         bias="none",
     )
-    peft_model = get_peft_model(base_model, lora)
+    if config.init_from:  # continue a saved adapter (e.g. to give a baseline as many steps as the T2L had)
+        check_init_adapter(config.init_from, lora)
+        peft_model = PeftModel.from_pretrained(base_model, config.init_from, is_trainable=True)
+    else:
+        peft_model = get_peft_model(base_model, lora)
     data = tokenize_tasks(config, tasks, tokenizer)
     sampler = TaskMixSampler(
         tasks,
@@ -135,3 +139,29 @@ def _train_one(config, base_model, tokenizer, tasks, target: Path, accelerator, 
     accelerator.wait_for_everyone()
     peft_model.unload()  # the next task starts from the untouched base model
     return result
+
+
+def check_init_adapter(folder: str, wanted: LoraConfig) -> None:
+    """Fail with the fix when `folder` is not a PEFT LoRA folder shaped like the config's LoRA.
+
+    Example:
+        ```python
+        >>> check_init_adapter("runs/mt_lora/adapter", LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj"]))
+        ```
+    """
+    path = Path(folder)
+    if not (path / "adapter_config.json").is_file() or not (path / "adapter_model.safetensors").is_file():
+        raise ValueError(
+            f"init_from={folder!r} is not a PEFT adapter folder (adapter_config.json + adapter_model.safetensors); "
+            "point it at the `adapter` folder of a finished run."
+        )
+    saved = LoraConfig.from_pretrained(folder)
+    for name, field_name in (("r", "lora_rank"), ("lora_alpha", "lora_alpha"), ("target_modules", "target_modules")):
+        have, want = getattr(saved, name), getattr(wanted, name)
+        if name == "target_modules":
+            have, want = sorted(have), sorted(want)
+        if have != want:
+            raise ValueError(
+                f"init_from={folder!r} has {name}={have!r} but {field_name}={want!r}; set {field_name}={have!r} "
+                "to continue that adapter."
+            )
