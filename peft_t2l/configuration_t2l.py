@@ -80,31 +80,58 @@ class T2LConfig(PreTrainedConfig):
     model_type = "t2l"
 
     # The defaults describe SmolLM2-135M-Instruct (the embedded default base model), so `T2LConfig()` is valid.
-    base_model_name_or_path: str = "HuggingFaceTB/SmolLM2-135M-Instruct"
-    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
-    in_features: dict[str, int] = field(default_factory=lambda: {"q_proj": 576, "v_proj": 576})
-    out_features: dict[str, int] = field(default_factory=lambda: {"q_proj": 576, "v_proj": 192})
-    module_paths: dict[str, str] = field(default_factory=dict)
-    num_layers: int = 30
-    lora_rank: int = 8
-    lora_alpha: float = 16.0
-    lora_dropout: float = 0.0
-    use_rslora: bool = False
-    head: str = "M"
-    rank_embedding: str = "learned"
-    latent_size: int = 128
-    head_in_size: int = 512
-    dropout: float = 0.05
-    head_use_bias: bool = True
-    use_output_affine: bool = False
-    encoder_type: str = "sentence_transformers"
-    encoder_name_or_path: str | None = "sentence-transformers/all-MiniLM-L6-v2"
-    task_emb_size: int = 384
-    encoder_max_length: int = 256
-    encoder_trust_remote_code: bool = False
-    add_full_stop: bool = False
-    task_names: list[str] | None = None
-    training_summary: dict | None = None
+    base_model_name_or_path: str = field(
+        default="HuggingFaceTB/SmolLM2-135M-Instruct", metadata={"help": "Causal LM whose LoRAs are written."}
+    )
+    target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "v_proj"], metadata={"help": "Modules to adapt, e.g. [q_proj, v_proj]."}
+    )
+    in_features: dict[str, int] = field(
+        default_factory=lambda: {"q_proj": 576, "v_proj": 576}, metadata={"help": "Input size of each target module."}
+    )
+    out_features: dict[str, int] = field(
+        default_factory=lambda: {"q_proj": 576, "v_proj": 192}, metadata={"help": "Output size of each target module."}
+    )
+    module_paths: dict[str, str] = field(
+        default_factory=dict, metadata={"help": "Path of each target module with {layer}, for the PEFT keys."}
+    )
+    num_layers: int = field(default=30, metadata={"help": "Transformer layers of the base model."})
+    lora_rank: int = field(default=8, metadata={"help": "Rank of the generated LoRA."})
+    lora_alpha: float = field(default=16.0, metadata={"help": "Alpha of the generated LoRA (scaling alpha / rank)."})
+    lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout (training, and the exported config)."})
+    use_rslora: bool = field(default=False, metadata={"help": "Scale by alpha / sqrt(rank) (rsLoRA)."})
+    head: str = field(default="M", metadata={"help": f"Output head, one of {HEAD_VARIANTS}."})
+    rank_embedding: str = field(
+        default="learned", metadata={"help": f"S head only: how rank rows are told apart, one of {RANK_EMBEDDINGS}."}
+    )
+    latent_size: int = field(default=128, metadata={"help": "Width of the hypernetwork trunk (multiple of 4)."})
+    head_in_size: int = field(default=512, metadata={"help": "Width of the last trunk layer."})
+    dropout: float = field(default=0.05, metadata={"help": "Dropout inside the hypernetwork trunk (training only)."})
+    head_use_bias: bool = field(default=True, metadata={"help": "Heads have a bias (it holds the initial LoRA)."})
+    use_output_affine: bool = field(
+        default=False, metadata={"help": "Per-(layer, module) scale/shift buffers on the generated A and B."}
+    )
+    encoder_type: str = field(
+        default="sentence_transformers", metadata={"help": f"How a description is encoded, one of {ENCODER_TYPES}."}
+    )
+    encoder_name_or_path: str | None = field(
+        default="sentence-transformers/all-MiniLM-L6-v2",
+        metadata={"help": "Description encoder (not used with encoder_type=one_hot)."},
+    )
+    task_emb_size: int = field(default=384, metadata={"help": "Size of the task embedding the encoder produces."})
+    encoder_max_length: int = field(
+        default=256, metadata={"help": "Longest description in encoder tokens (longer: truncated, with a warning)."}
+    )
+    encoder_trust_remote_code: bool = field(
+        default=False, metadata={"help": "Load the text encoder with trust_remote_code=True."}
+    )
+    add_full_stop: bool = field(
+        default=False, metadata={"help": "Append '.' to a description ending in a letter, as the reference does."}
+    )
+    task_names: list[str] | None = field(
+        default=None, metadata={"help": "Known tasks in one-hot order (one_hot), or the training tasks."}
+    )
+    training_summary: dict | None = field(default=None, metadata={"help": "How the weights were trained (card)."})
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)

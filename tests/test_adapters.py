@@ -57,6 +57,7 @@ def test_peft_model_output_matches_manual_lora_math():
     torch.testing.assert_close(layer(x), expected)
 
 
+@pytest.mark.slow  # a fresh interpreter imports torch, transformers and peft: minutes on a busy 2-core machine
 def test_saved_adapter_loads_in_fresh_process_without_peft_t2l(tmp_path):
     base = make_tiny_llama()
     base.save_pretrained(tmp_path / "base")

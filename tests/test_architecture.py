@@ -175,3 +175,10 @@ def test_type_checking_imports_are_not_edges():
     assert find_cycle(import_graph(sources)) is None
     sources["pkg.a"] = ("def f():\n    from .b import B\n", False)
     assert find_cycle(import_graph(sources)) == ["pkg.a", "pkg.b", "pkg.a"]
+
+
+def test_the_package_does_not_import_its_compatibility_module():
+    # peft_t2l.adapters only re-exports for old user code; the package itself imports the modules that own the names
+    graph = import_graph(module_sources())
+    users = sorted(name for name, targets in graph.items() if "peft_t2l.adapters" in targets)
+    assert users == [], f"{users} import peft_t2l.adapters; import from peft_format / generated_lora / model instead"

@@ -12,7 +12,7 @@ import pytest
 from peft_t2l import DEFAULT_BASE_MODEL, T2LModel
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.real
+pytestmark = [pytest.mark.real, pytest.mark.slow]  # each example is a fresh Python process on the real models
 
 
 @pytest.fixture(scope="module")

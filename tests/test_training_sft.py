@@ -12,8 +12,8 @@ from peft import get_peft_model, set_peft_model_state_dict
 from test_training_helpers import run_fields, tiny_base, tiny_tasks
 
 from peft_t2l import T2LModel
-from peft_t2l.adapters import lora_config, lora_state_dict
 from peft_t2l.data import collate, encode_example
+from peft_t2l.peft_format import lora_config, lora_state_dict
 from peft_t2l.training.config import SFTConfig, config_from_dict
 from peft_t2l.training.losses import mismatch_margin_loss, response_loss, response_tokens
 from peft_t2l.training.row_lora import RowLoRA

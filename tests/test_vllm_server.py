@@ -31,6 +31,7 @@ D4 = "Answer the arithmetic question with a single number."
 pytestmark = [
     pytest.mark.vllm,
     pytest.mark.real,
+    pytest.mark.slow,  # starts a vLLM server process: minutes; CI runs it with -m slow
     pytest.mark.skipif(not VLLM_T2L.exists(), reason="no .venv-vllm: build it with `bash scripts/setup.sh --vllm`"),
 ]
 openai = pytest.importorskip("openai", reason="the client tests need `openai` (pip install -e '.[dev]')")

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from ..configuration_t2l import ENCODER_TYPES, HEAD_VARIANTS, T2LConfig
+from ..configuration_t2l import T2LConfig
 from ..defaults import DEFAULT_BASE_MODEL
 
 MIXED_PRECISION = ("no", "bf16", "fp16")
@@ -135,12 +135,14 @@ class RenamedFieldWarning(DeprecationWarning):
 _T2L_CONFIG_FIELDS = {f.name: f for f in dataclasses.fields(T2LConfig)}
 
 
-def _t2l_field(name: str, help: str) -> Any:
-    """A dataclass field with T2LConfig's name and default, so the two cannot drift apart (T2LConfig validates it)."""
+def _t2l_field(name: str, help: str | None = None) -> Any:
+    """A dataclass field with T2LConfig's name, default and help, so the two cannot drift apart (T2LConfig validates
+    it); `help` replaces T2LConfig's text where training says more."""
     source = _T2L_CONFIG_FIELDS[name]  # a KeyError at import names a field T2LConfig does not have
+    metadata = {"help": help or source.metadata["help"], "t2l": True}
     if source.default_factory is not dataclasses.MISSING:
-        return field(default_factory=source.default_factory, metadata={"help": help, "t2l": True})
-    return field(default=source.default, metadata={"help": help, "t2l": True})
+        return field(default_factory=source.default_factory, metadata=metadata)
+    return field(default=source.default, metadata=metadata)
 
 
 @dataclass(kw_only=True)
@@ -154,17 +156,21 @@ class HypernetFields:
     init_from: str | None = field(
         default=None, metadata={"help": "Start from this T2L folder (ignores the shape fields)."}
     )
-    head: str = _t2l_field("head", f"Output head, one of {HEAD_VARIANTS}.")
-    latent_size: int = _t2l_field("latent_size", "Width of the hypernetwork trunk (multiple of 4).")
-    head_in_size: int = _t2l_field("head_in_size", "Width of the last trunk layer.")
+    head: str = _t2l_field("head")
+    rank_embedding: str = _t2l_field("rank_embedding")
+    latent_size: int = _t2l_field("latent_size")
+    head_in_size: int = _t2l_field("head_in_size")
+    head_use_bias: bool = _t2l_field("head_use_bias")
     dropout: float = _t2l_field("dropout", "Dropout inside the hypernetwork trunk (was `hypernet_dropout`).")
-    lora_rank: int = _t2l_field("lora_rank", "Rank of the generated LoRA.")
-    lora_alpha: float = _t2l_field("lora_alpha", "Alpha of the generated LoRA (scaling alpha / rank).")
-    target_modules: list[str] = _t2l_field("target_modules", "Modules to adapt.")
-    encoder_type: str = _t2l_field("encoder_type", f"One of {ENCODER_TYPES}.")
-    encoder_name_or_path: str | None = _t2l_field(
-        "encoder_name_or_path", "Description encoder (not used with encoder_type=one_hot)."
-    )
+    lora_rank: int = _t2l_field("lora_rank")
+    lora_alpha: float = _t2l_field("lora_alpha")
+    lora_dropout: float = _t2l_field("lora_dropout", "Dropout on the generated LoRA's input in training.")
+    use_rslora: bool = _t2l_field("use_rslora")
+    target_modules: list[str] = _t2l_field("target_modules")
+    encoder_type: str = _t2l_field("encoder_type")
+    encoder_name_or_path: str | None = _t2l_field("encoder_name_or_path")
+    encoder_max_length: int = _t2l_field("encoder_max_length")
+    add_full_stop: bool = _t2l_field("add_full_stop")
     num_holdout_descriptions: int = field(
         default=0, metadata={"help": "Keep the last N descriptions of each task out of training, for evaluation."}
     )

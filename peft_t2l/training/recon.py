@@ -17,10 +17,10 @@ import torch
 from accelerate.utils import set_seed
 from torch import nn
 
-from ..adapters import ADAPTER_WEIGHTS, read_lora_folder
 from ..configuration_t2l import T2LConfig
 from ..data import Task, load_tasks
 from ..modeling_t2l import T2LModel
+from ..peft_format import ADAPTER_WEIGHTS, read_lora_folder
 from .config import ReconConfig
 from .engine import LossOutput, make_accelerator, train_loop
 from .sft import T2LTrainResult, build_t2l, save_trained_t2l

@@ -16,9 +16,9 @@ import torch
 from accelerate.utils import set_seed
 from torch import nn
 
-from ..adapters import read_lora_folder
 from ..data import Task, TaskMixSampler
 from ..model import T2LModel, T2LOutput
+from ..peft_format import read_lora_folder
 from ..peft_integration import load_t2l_model
 from .config import HypernetFields, SFTConfig, config_to_dict
 from .engine import LossOutput, TrainResult, make_accelerator, train_loop
