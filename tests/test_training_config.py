@@ -137,6 +137,19 @@ def test_hypernet_fields_have_t2lconfigs_names_types_and_defaults():
     assert not set(FIELD_ALIASES) & set(ours)  # an old name is never also a field
 
 
+def test_every_t2lconfig_field_has_help_and_training_reuses_it():
+    t2l = {f.name: f for f in dataclasses.fields(T2LConfig) if f.name in T2LConfig.__annotations__}
+    assert all(f.metadata.get("help") for f in t2l.values()), [n for n, f in t2l.items() if not f.metadata.get("help")]
+    ours = {f.name: f for f in dataclasses.fields(SFTConfig)}
+    assert set(T2L_FIELDS) >= {"rank_embedding", "head_use_bias", "lora_dropout", "use_rslora", "encoder_max_length"}
+    same = [n for n in T2L_FIELDS if ours[n].metadata["help"] == t2l[n].metadata["help"]]
+    assert len(same) >= len(T2L_FIELDS) - 2  # training words dropout and lora_dropout its own way
+    config = config_from_dict(SFTConfig, {"output_dir": "runs/x", "head": "S", "rank_embedding": "rotary"})
+    assert config.t2l_fields()["rank_embedding"] == "rotary"
+    with pytest.raises(ValueError, match="rank_embedding"):
+        config_from_dict(SFTConfig, {"output_dir": "runs/x", "head": "S", "rank_embedding": "sinusoid"})
+
+
 def test_old_field_names_still_load_with_a_deprecation_warning(tmp_path):
     path = tmp_path / "old.yaml"
     path.write_text("output_dir: runs/x\nhypernet_dropout: 0.2\n")
