@@ -114,6 +114,12 @@ class AdapterHost:
             raise ValueError(
                 f"{BASE_ADAPTER!r} names the rows without adapter; attach the adapter under another name."
             )
+        if not self.slots and (not isinstance(name, str) or not name or "." in name):
+            # named mode uses `name` as the PEFT adapter name, which becomes a torch module key
+            raise ValueError(
+                f"adapter name {name!r} cannot name a PEFT adapter (torch module keys are non-empty and have no '.'); "
+                f"use e.g. {str(name).replace('.', '_') or 'task'!r}."
+            )
         if not isinstance(source, GeneratedLoRA) and not (Path(source) / "adapter_config.json").is_file():
             raise ValueError(
                 f"{source} has no adapter_config.json; pass a PEFT LoRA folder or a GeneratedLoRA to attach {name!r}."

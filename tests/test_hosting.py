@@ -63,6 +63,16 @@ def test_regenerated_adapter_under_the_same_name_is_reloaded(base, loras):
     assert torch.equal(lora_a(host, "a"), loras[0].state_dict[Q_PROJ_A])
 
 
+@pytest.mark.parametrize("name", ["own1.0", ""])
+def test_a_name_peft_cannot_use_is_refused_before_anything_loads(base, loras, name):
+    host = AdapterHost(base)
+    with pytest.raises(ValueError, match="cannot name a PEFT adapter"):
+        host.attach(name, loras[0])
+    assert host.names() == [] and host.model is base  # nothing wrapped, nothing half-attached
+    slots = AdapterHost(base, max_adapters=2, slots=True)  # slot mode picks its own PEFT names: any key will do
+    assert slots.attach(name, loras[0]) in slots.model.peft_config
+
+
 def test_named_bound_deletes_the_least_recent_and_never_a_protected_one(base, loras):
     host = AdapterHost(base, max_adapters=2)
     host.attach("a", loras[0])
