@@ -93,8 +93,25 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=32, help="tokens generated per request")
     parser.add_argument("--repeats", type=int, default=5, help="cold/warm descriptions timed")
     parser.add_argument("--t2l-server", action="store_true", help="also run the mixes through T2LServer")
+    parser.add_argument(
+        "--t2l-threads",
+        type=int,
+        default=None,
+        help="torch threads for T2LServer (vLLM's CPU build computes on all cores but one: pass that count to compare "
+        "like with like)",
+    )
+    parser.add_argument("--no-vllm", action="store_true", help="only the T2LServer rows (no server needed)")
     args = parser.parse_args()
+    rows = [] if args.no_vllm else vllm_rows(args)
+    if args.t2l_server or args.no_vllm:
+        rows += t2l_server_rows(args)
+    print("| engine | measure | value |\n| --- | --- | --- |")
+    for engine, measure, value in rows:
+        print(f"| {engine} | {measure} | {value:.3f} |")
 
+
+def vllm_rows(args: argparse.Namespace) -> list[tuple[str, str, float]]:
+    """Cold/warm time to first token and the throughput mixes, through the server at `--base-url`."""
     from openai import OpenAI
 
     client = OpenAI(base_url=args.base_url, api_key="unused", timeout=3600, max_retries=0)
@@ -115,27 +132,31 @@ def main() -> None:
         rows.append(
             ("vLLM", f"tokens/s, {args.requests} requests, {name}", vllm_throughput(client, models, args.max_tokens))
         )
+    return rows
 
-    if args.t2l_server:
-        from peft_t2l import load_base_model, load_t2l_model
-        from peft_t2l.serving import T2LServer
 
-        t2l = load_t2l_model("default")
-        base, tokenizer = load_base_model(t2l.config.base_model_name_or_path)
-        server = T2LServer(base, t2l, tokenizer, max_attached=64)
-        for name, mix in mixes(args.requests).items():
-            prompts = [PROMPT] * len(mix)
-            server.generate(prompts, mix, max_new_tokens=1, do_sample=False)  # warm: adapters written and attached
-            start = time.perf_counter()
-            server.generate(
-                prompts, mix, max_new_tokens=args.max_tokens, min_new_tokens=args.max_tokens, do_sample=False
-            )
-            rate = len(mix) * args.max_tokens / (time.perf_counter() - start)
-            rows.append(("T2LServer", f"tokens/s, {args.requests} requests, {name}", rate))
+def t2l_server_rows(args: argparse.Namespace) -> list[tuple[str, str, float]]:
+    """The same throughput mixes through the in-process `T2LServer.generate`, one batch per mix."""
+    import torch
 
-    print("| engine | measure | value |\n| --- | --- | --- |")
-    for engine, measure, value in rows:
-        print(f"| {engine} | {measure} | {value:.3f} |")
+    from peft_t2l import load_base_model, load_t2l_model
+    from peft_t2l.serving import T2LServer
+
+    if args.t2l_threads:
+        torch.set_num_threads(args.t2l_threads)
+    threads = torch.get_num_threads()
+    rows = []
+    t2l = load_t2l_model("default")
+    base, tokenizer = load_base_model(t2l.config.base_model_name_or_path)
+    server = T2LServer(base, t2l, tokenizer, max_attached=64)
+    for name, mix in mixes(args.requests).items():
+        prompts = [PROMPT] * len(mix)
+        server.generate(prompts, mix, max_new_tokens=1, do_sample=False)  # warm: adapters written and attached
+        start = time.perf_counter()
+        server.generate(prompts, mix, max_new_tokens=args.max_tokens, min_new_tokens=args.max_tokens, do_sample=False)
+        rate = len(mix) * args.max_tokens / (time.perf_counter() - start)
+        rows.append((f"T2LServer ({threads} thread(s))", f"tokens/s, {args.requests} requests, {name}", rate))
+    return rows
 
 
 if __name__ == "__main__":
