@@ -101,6 +101,7 @@ def main() -> None:
         "like with like)",
     )
     parser.add_argument("--no-vllm", action="store_true", help="only the T2LServer rows (no server needed)")
+    parser.add_argument("--latency-only", action="store_true", help="only vLLM's cold/warm time to first token")
     args = parser.parse_args()
     rows = [] if args.no_vllm else vllm_rows(args)
     if args.t2l_server or args.no_vllm:
@@ -124,7 +125,10 @@ def vllm_rows(args: argparse.Namespace) -> list[tuple[str, str, float]]:
     rows = [
         ("vLLM", "time to first token, cold description (s)", statistics.median(cold)),
         ("vLLM", "time to first token, warm description (s)", statistics.median(warm)),
+        ("vLLM", "cold minus warm, per description, median (s)", statistics.median(c - w for c, w in zip(cold, warm))),
     ]
+    if args.latency_only:
+        return rows
     for name, mix in mixes(args.requests).items():
         models = [BASE if d is None else f"t2l:{d}" for d in mix]
         for model in set(models):  # warm: every description resolved and loaded once before timing
