@@ -189,7 +189,8 @@ def build_t2l(config: HypernetFields, base_model: nn.Module | str, task_names: l
     """
     if config.init_from:
         return load_t2l_model(config.init_from)  # clear errors for a missing or truncated folder
-    return T2LModel.from_base_model(base_model, **config.t2l_fields(), task_names=list(task_names), **extra)
+    fields = config.t2l_fields() | extra  # what the caller's regime needs (e.g. the offset's head_use_bias=False) wins
+    return T2LModel.from_base_model(base_model, **fields, task_names=list(task_names))
 
 
 def start_from_adapter(t2l: T2LModel, adapter_dir: str | Path) -> None:
