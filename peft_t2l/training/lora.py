@@ -15,6 +15,7 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from torch import nn
 
 from ..data import Task, TaskMixSampler
+from ..peft_format import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 from ..safe_io import is_adapter_folder, write_folder
 from .config import LoraTrainConfig
 from .engine import LossOutput, TrainResult, make_accelerator, train_loop
@@ -76,7 +77,7 @@ def train_lora(
     for task in tasks:
         target = out / ADAPTERS_DIR / task.name
         dirs[task.name] = target
-        if config.resume and (target / "adapter_model.safetensors").exists():
+        if config.resume and (target / ADAPTER_WEIGHTS).exists():
             accelerator.print(f"oracle LoRA for {task.name} exists; skipping")
             continue
         task_config = replace(
@@ -150,9 +151,9 @@ def check_init_adapter(folder: str, wanted: LoraConfig) -> None:
         ```
     """
     path = Path(folder)
-    if not (path / "adapter_config.json").is_file() or not (path / "adapter_model.safetensors").is_file():
+    if not (path / ADAPTER_CONFIG).is_file() or not (path / ADAPTER_WEIGHTS).is_file():
         raise ValueError(
-            f"init_from={folder!r} is not a PEFT adapter folder (adapter_config.json + adapter_model.safetensors); "
+            f"init_from={folder!r} is not a PEFT adapter folder ({ADAPTER_CONFIG} + {ADAPTER_WEIGHTS}); "
             "point it at the `adapter` folder of a finished run."
         )
     saved = LoraConfig.from_pretrained(folder)
