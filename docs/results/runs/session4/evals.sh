@@ -6,15 +6,7 @@
 cd "$(dirname "$0")/../../../.."
 export HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1
 R=docs/results/s4
-SEEN="task084_babi_t1_single_supporting_fact_identify_relevant_fact task1198_atomic_classification_owant task140_detoxifying-lms_classification_style task1448_disease_entity_extraction_ncbi_dataset task1711_poki_text_generation task275_enhanced_wsc_paraphrase_generation task636_extract_and_sort_unique_alphabets_in_a_list task705_mmmlu_answer_generation_high_school_macroeconomics task717_mmmlu_answer_generation_logical_fallacies task742_lhoestq_answer_generation_frequency task1146_country_capital task190_snli_classification task363_sst2_polarity_classification task1087_two_number_sum task288_gigaword_summarization task379_agnews_topic_classification"
-COMMON="--max-new-tokens 64 --batch-size 8 --num-descriptions 3 --control-descriptions 1"
-VAL="--tasks ../shared/data/sni/validation $COMMON"
-SEEN_ARGS="--tasks ../shared/data/sni/train --task-names $SEEN --holdout 8 --holdout-instances 8 $COMMON"
-wait_for() { while [ ! -f "$1" ]; do sleep 30; done; }
-run() {  # run <out> <args...>
-  local out=$1; shift
-  [ -f "$out/results.json" ] || .venv/bin/t2l eval "$@" --out "$out" > "$out.log" 2>&1
-}
+source docs/results/runs/protocol.sh
 mkdir -p $R
 if [ "$1" = A ]; then
   wait_for runs/s4/cont_plain/model/model.safetensors
