@@ -64,7 +64,7 @@ def test_multitask_lora_continues_from_a_saved_adapter(tmp_path):
     )
     start = first.adapter_dirs["multitask"]
     more = {
-        **run_fields(tmp_path / "second", max_steps=6, learning_rate=1e-2, mode="multitask"),
+        **run_fields(tmp_path / "second", max_steps=6, learning_rate=1e-2, mode="multitask", lora_dropout=0.25),
         "init_from": str(start),
     }
     second = train_lora(
@@ -72,6 +72,9 @@ def test_multitask_lora_continues_from_a_saved_adapter(tmp_path):
     )
     # the continuation starts where the first run ended, not from a fresh LoRA (whose first loss equals the base's)
     assert second.runs["multitask"].losses[0] < first.runs["multitask"].losses[0]
+    # dropout is a setting of the run, not of the adapter: the continuation trains (and saves) the configured one
+    saved = json.loads((second.adapter_dirs["multitask"] / "adapter_config.json").read_text())
+    assert saved["lora_dropout"] == 0.25
     assert not any("lora" in n for n, _ in base.named_modules())
 
 

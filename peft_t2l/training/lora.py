@@ -99,8 +99,8 @@ def _train_one(config, base_model, tokenizer, tasks, target: Path, accelerator, 
         bias="none",
     )
     if config.init_from:  # continue a saved adapter (e.g. to give a baseline as many steps as the T2L had)
-        check_init_adapter(config.init_from, lora)
-        peft_model = PeftModel.from_pretrained(base_model, config.init_from, is_trainable=True)
+        saved = check_init_adapter(config.init_from, lora)
+        peft_model = PeftModel.from_pretrained(base_model, config.init_from, is_trainable=True, config=saved)
     else:
         peft_model = get_peft_model(base_model, lora)
     data = tokenize_tasks(config, tasks, tokenizer)
@@ -142,8 +142,11 @@ def _train_one(config, base_model, tokenizer, tasks, target: Path, accelerator, 
     return result
 
 
-def check_init_adapter(folder: str, wanted: LoraConfig) -> None:
-    """Fail with the fix when `folder` is not a PEFT LoRA folder shaped like the config's LoRA.
+def check_init_adapter(folder: str, wanted: LoraConfig) -> LoraConfig:
+    """The saved LoRA config of `folder`, with the run's dropout; fails with the fix when its shape differs.
+
+    Rank, alpha and target modules must match (they are the adapter's shape and scale); dropout is a training setting,
+    so the continued run uses the configured one rather than the saved one.
 
     Example:
         ```python
@@ -166,3 +169,5 @@ def check_init_adapter(folder: str, wanted: LoraConfig) -> None:
                 f"init_from={folder!r} has {name}={have!r} but {field_name}={want!r}; set {field_name}={have!r} "
                 "to continue that adapter."
             )
+    saved.lora_dropout = wanted.lora_dropout
+    return saved
