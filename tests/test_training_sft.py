@@ -12,12 +12,13 @@ from peft import get_peft_model, set_peft_model_state_dict
 from test_training_helpers import run_fields, tiny_base, tiny_tasks
 
 from peft_t2l import T2LModel
-from peft_t2l.data import collate, encode_example
+from peft_t2l.data import BatchPlan, collate, encode_example
 from peft_t2l.peft_format import lora_config, lora_state_dict
 from peft_t2l.training.config import SFTConfig, config_from_dict
 from peft_t2l.training.losses import mismatch_margin_loss, response_loss, response_tokens
+from peft_t2l.training.negatives import NearestTaskNegatives, mismatched_rows
 from peft_t2l.training.row_lora import RowLoRA
-from peft_t2l.training.sft import mismatched_rows, train_sft
+from peft_t2l.training.sft import train_sft
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one thread is faster here
 
@@ -164,7 +165,8 @@ def test_mismatch_margin_loss_is_a_hinge_on_the_gap():
     assert mismatch_margin_loss(own, own + 2, margin=1.0).item() == 0.0
 
 
-def test_sft_with_the_mismatch_margin_opens_the_gap(tmp_path):
+@pytest.mark.parametrize("negatives", ["batch", "nearest"])
+def test_sft_with_the_mismatch_margin_opens_the_gap(tmp_path, negatives):
     """Same run twice; weight 0 still measures the gap on the mismatched rows but does not train on it."""
     gaps = {}
     for weight in (0.0, 1.0):
@@ -172,6 +174,7 @@ def test_sft_with_the_mismatch_margin_opens_the_gap(tmp_path):
         fields = run_fields(
             tmp_path / str(weight), max_steps=60, learning_rate=1e-2, warmup_steps=5, log_every=1,
             loss_per_example=True, mismatch_fraction=0.5, mismatch_margin=1.0, mismatch_weight=weight,
+            mismatch_negatives=negatives, mismatch_nearest_k=1,
         )  # fmt: skip
         result = train_sft(
             config_from_dict(SFTConfig, fields),
@@ -190,7 +193,14 @@ def test_sft_with_the_mismatch_margin_opens_the_gap(tmp_path):
 
 @pytest.mark.parametrize(
     "field, value",
-    [("mismatch_fraction", 1.5), ("mismatch_fraction", -0.1), ("mismatch_weight", -1.0), ("mismatch_margin", -0.5)],
+    [
+        ("mismatch_fraction", 1.5),
+        ("mismatch_fraction", -0.1),
+        ("mismatch_weight", -1.0),
+        ("mismatch_margin", -0.5),
+        ("mismatch_negatives", "far"),
+        ("mismatch_nearest_k", 0),
+    ],
 )
 def test_mismatch_fields_are_validated(tmp_path, field, value):
     with pytest.raises(ValueError, match=f"SFTConfig.{field}="):
@@ -200,3 +210,40 @@ def test_mismatch_fields_are_validated(tmp_path, field, value):
 def test_mismatch_needs_two_tasks_per_batch(tmp_path):
     with pytest.raises(ValueError, match="tasks_per_batch=1"):
         config_from_dict(SFTConfig, run_fields(tmp_path, tasks_per_batch=1, mismatch_fraction=0.5))
+
+
+def _embed_by_table(table: dict[str, list[float]]):
+    return lambda texts: torch.tensor([table[t] for t in texts])
+
+
+def test_nearest_task_negatives_come_from_the_closest_other_task():
+    tasks = tiny_tasks()  # say_yes, say_no, say_maybe: place "yes" and "no" close together, "maybe" far from both
+    direction = {"say_yes": [1.0, 0.1, 0.0], "say_no": [1.0, -0.1, 0.0], "say_maybe": [0.1, 0.1, 1.0]}
+    table = {d: direction[t.name] for t in tasks for d in t.descriptions}
+    negatives = NearestTaskNegatives(tasks, _embed_by_table(table), k=1, seed=3)
+    assert negatives.nearest == [[1], [0], [0]]  # "maybe" leans a little towards "yes"
+    plan = BatchPlan(task_ids=[0, 1, 2], instance_ids=[0, 0, 0], descriptions=["", "", ""])
+    texts = negatives.draw(plan, rows=[0, 1, 2], index=5)
+    assert texts[0] in tasks[1].descriptions and texts[1] in tasks[0].descriptions
+    assert texts[2] not in tasks[2].descriptions  # never the row's own task
+    assert negatives.draw(plan, rows=[0, 1, 2], index=5) == texts  # a resumed run draws the same negatives
+    wide = NearestTaskNegatives(tasks, _embed_by_table(table), k=5)  # k above the other tasks: all of them
+    assert [sorted(n) for n in wide.nearest] == [[1, 2], [0, 2], [0, 1]]
+
+
+def test_nearest_task_negatives_reject_what_cannot_work():
+    tasks = tiny_tasks()
+    embed = _embed_by_table({d: [1.0, 0.0] for t in tasks for d in t.descriptions})
+    with pytest.raises(ValueError, match="k=0 must be >= 1"):
+        NearestTaskNegatives(tasks, embed, k=0)
+    with pytest.raises(ValueError, match="need >= 2 training tasks, got 1"):
+        NearestTaskNegatives(tasks[:1], embed)
+
+
+def test_nearest_negatives_need_a_text_encoder(tmp_path):
+    base, tokenizer = tiny_base()
+    fields = run_fields(
+        tmp_path, max_steps=1, encoder_type="one_hot", mismatch_fraction=0.5, mismatch_negatives="nearest"
+    )
+    with pytest.raises(ValueError, match="mismatch_negatives='nearest' needs a text encoder"):
+        train_sft(config_from_dict(SFTConfig, fields), base_model=base, tokenizer=tokenizer, tasks=tiny_tasks())

@@ -236,8 +236,9 @@ class SFTConfig(HypernetFields, DataFields, RunConfig):
     mismatch_fraction: float = field(
         default=0.0,
         metadata={
-            "help": "Share of batch rows also run with the adapter of another task's description in the batch; "
-            "those extra rows feed the mismatch margin loss (0 disables it). Costs that share of extra compute."
+            "help": "Share of batch rows also run with the adapter of another task's description (see "
+            "mismatch_negatives); those extra rows feed the mismatch margin loss (0 disables it). Costs that share "
+            "of extra compute."
         },
     )
     mismatch_weight: float = field(
@@ -248,6 +249,17 @@ class SFTConfig(HypernetFields, DataFields, RunConfig):
         metadata={
             "help": "Nats per response token by which another task's adapter should fit a row worse than its own."
         },
+    )
+    mismatch_negatives: str = field(
+        default="batch",
+        metadata={
+            "help": "Where a mismatched row's other description comes from: 'batch' (another task of the same "
+            "batch, a random task) or 'nearest' (one of the mismatch_nearest_k training tasks whose descriptions "
+            "embed closest to the row's task: neighbours the model must tell apart)."
+        },
+    )
+    mismatch_nearest_k: int = field(
+        default=5, metadata={"help": "With mismatch_negatives='nearest': draw among this many nearest other tasks."}
     )
 
     def __post_init__(self):
@@ -260,6 +272,10 @@ class SFTConfig(HypernetFields, DataFields, RunConfig):
             _fail(self, "mismatch_fraction", self.mismatch_fraction, "use a share in [0, 1], e.g. 0.5 (0 is off).")
         if self.mismatch_fraction > 0 and self.tasks_per_batch < 2:
             _fail(self, "tasks_per_batch", self.tasks_per_batch, "the mismatch loss needs >= 2 tasks per batch.")
+        if self.mismatch_negatives not in ("batch", "nearest"):
+            _fail(self, "mismatch_negatives", self.mismatch_negatives, "use 'batch' or 'nearest'.")
+        if self.mismatch_nearest_k < 1:
+            _fail(self, "mismatch_nearest_k", self.mismatch_nearest_k, "use a positive number of tasks, e.g. 5.")
         if self.mismatch_weight < 0 or self.mismatch_margin < 0:
             attr = "mismatch_weight" if self.mismatch_weight < 0 else "mismatch_margin"
             _fail(self, attr, getattr(self, attr), "use a non-negative number.")

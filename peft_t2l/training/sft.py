@@ -24,6 +24,7 @@ from .config import HypernetFields, SFTConfig, config_to_dict
 from .engine import LossOutput, TrainResult, make_accelerator, train_loop
 from .inputs import frozen_base, tokenize_tasks, training_tasks
 from .losses import mismatch_margin_loss, neftune, plan_batch, response_loss, response_tokens
+from .negatives import NearestTaskNegatives, mismatched_rows
 from .row_lora import RowLoRA
 
 MODEL_DIR = "model"
@@ -92,17 +93,31 @@ def train_sft(
         use_task_names=t2l.config.encoder_type == "one_hot",
     )
     row_lora = RowLoRA(base_model, t2l.config)
+    negatives = None
+    if config.mismatch_fraction > 0 and config.mismatch_negatives == "nearest":
+        if t2l.config.encoder_type == "one_hot":
+            raise ValueError(
+                "mismatch_negatives='nearest' needs a text encoder to find neighbouring tasks, but encoder_type is "
+                "'one_hot'; use mismatch_negatives='batch'."
+            )
+        negatives = NearestTaskNegatives(tasks, t2l.embed_descriptions, k=config.mismatch_nearest_k, seed=config.seed)
 
     def compute_loss(model: nn.Module, index: int) -> LossOutput:
         plan = sampler.plan(index)
         batch = plan_batch(data, plan, pad_token_id=tokenizer.pad_token_id, device=accelerator.device)
         with torch.no_grad():
             task_embeddings = t2l.embed_descriptions(plan.descriptions)  # [B, E]
-        rows, swap = len(plan.task_ids), mismatched_rows(plan.task_ids, config.mismatch_fraction)
-        if swap:  # the first k rows again, each with another task's embedding: one forward serves both
-            own_rows, other_rows = zip(*swap)
-            task_embeddings = torch.cat([task_embeddings, task_embeddings[list(other_rows)]])  # [B+k, E]
-            batch = {key: torch.cat([value, value[list(own_rows)]]) for key, value in batch.items()}
+        rows, own_rows = len(plan.task_ids), []
+        if negatives is not None:  # twins get a description of one of their task's nearest other tasks
+            own_rows = list(range(round(config.mismatch_fraction * rows)))
+            with torch.no_grad():
+                other = t2l.embed_descriptions(negatives.draw(plan, own_rows, index))  # [k, E]
+        elif swap := mismatched_rows(plan.task_ids, config.mismatch_fraction):  # twins get another batch row's
+            own_rows = [row for row, _ in swap]
+            other = task_embeddings[[partner for _, partner in swap]]  # [k, E]
+        if own_rows:  # the first k rows again, each with another task's embedding: one forward serves both
+            task_embeddings = torch.cat([task_embeddings, other])  # [B+k, E]
+            batch = {key: torch.cat([value, value[own_rows]]) for key, value in batch.items()}
         generated: T2LOutput = model(task_embeddings)  # A: [B+k, L, r, in], B: [B+k, L, out, r]
         with row_lora.apply(generated.lora_A, generated.lora_B, dropout=t2l.config.lora_dropout):
             logits = base_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
@@ -116,8 +131,8 @@ def train_sft(
         l2 = generated_l2(generated)
         loss = ce + config.l2_reg_generated_w * l2
         metrics = {"ce": ce.item(), "l2_generated": l2.item()}
-        if swap:
-            own, mismatched = per_row[list(own_rows)], per_row[rows:]  # [k], [k]
+        if own_rows:
+            own, mismatched = per_row[own_rows], per_row[rows:]  # [k], [k]
             margin = mismatch_margin_loss(own, mismatched, margin=config.mismatch_margin)
             loss = loss + config.mismatch_weight * margin
             metrics |= {"mismatch_margin": margin.item(), "mismatch_gap": (mismatched - own).mean().item()}
@@ -144,27 +159,6 @@ def train_sft(
     model_dir = save_trained_t2l(t2l, config, result, is_main_process=accelerator.is_main_process)
     accelerator.wait_for_everyone()
     return T2LTrainResult(model=t2l, model_dir=model_dir, train=result)
-
-
-def mismatched_rows(task_ids: list[int], fraction: float) -> list[tuple[int, int]]:
-    """Pairs `(row, other_row)` for the first `round(fraction * rows)` rows, `other_row` from a different task.
-
-    The partner is the nearest later row (cyclically) of another task. Rows whose batch holds only their own task get
-    no pair.
-
-    Example:
-        ```python
-        >>> mismatched_rows([0, 0, 1, 1], 0.5)
-        [(0, 2), (1, 2)]
-        ```
-    """
-    rows = len(task_ids)
-    pairs = []
-    for row in range(round(fraction * rows)):
-        others = [(row + step) % rows for step in range(1, rows) if task_ids[(row + step) % rows] != task_ids[row]]
-        if others:
-            pairs.append((row, others[0]))
-    return pairs
 
 
 def generated_l2(generated: T2LOutput) -> torch.Tensor:
