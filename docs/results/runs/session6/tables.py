@@ -4,9 +4,9 @@
 
 Same base model, tasks, prompts and options throughout (`t2l eval-merge` checks that): base from session 3,
 base + description (and the oracles on seen tasks) from session 2, the multi-task LoRA at 1,200 steps and the shipped
-default (`margin2`) from session 5, and this session's two continuations of `margin2` (600 more steps each): `margin3`
-with a stronger mismatch margin and `margin2_more` with margin2's own (own-description and control runs are separate
-processes, merged here).
+default (`margin2`) from session 5, and this session's continuations of `margin2` (600 more steps each): `margin3`
+with a stronger mismatch margin, `nearest` with margin2's margin against nearest-task negatives, and (when it has
+run) `margin2_more` with margin2's own recipe. Missing folders are skipped.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ if __name__ == "__main__":
             (S5 / "validation-margin2-controls", ()),
             (S6 / "validation-margin3", ()),
             (S6 / "validation-margin3-controls", ()),
+            (S6 / "validation-nearest", ()),
+            (S6 / "validation-nearest-controls", ()),
             (S6 / "validation-margin2_more", ()),
             (S6 / "validation-margin2_more-controls", ()),
         ],
@@ -41,6 +43,7 @@ if __name__ == "__main__":
             (S5 / "seen-mt", ()),
             (S5 / "seen-margin2", ()),
             (S6 / "seen-margin3", ()),
+            (S6 / "seen-nearest", ()),
             (S6 / "seen-margin2_more", ()),
         ],
     )
