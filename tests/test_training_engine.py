@@ -105,3 +105,27 @@ def test_a_fresh_run_refuses_an_output_dir_with_checkpoints(tmp_path):
     more = load_config(SFTConfig, overrides=[*overrides, "max_steps=3", "resume=true"])
     result = train_sft(more, base_model=base, tokenizer=tokenizer, t2l_model=make_tiny_t2l(base), tasks=tiny_tasks())
     assert result.train.state.step == 3 and len(result.train.losses) == 1  # continued from step 2
+
+
+def test_max_minutes_stops_with_a_checkpoint_and_a_model_and_resume_finishes(tmp_path):
+    base, tokenizer = tiny_base()
+    overrides = [f"output_dir={tmp_path}", "max_steps=4", "warmup_steps=0", "progress=false", "cpu=true",
+                 "save_every=100", "tasks_per_batch=2", "examples_per_task=1", "max_prompt_length=32"]  # fmt: skip
+    from peft_t2l.training.sft import train_sft
+
+    boxed = load_config(SFTConfig, overrides=[*overrides, "max_minutes=1e-9"])  # out of time after the first step
+    result = train_sft(boxed, base_model=base, tokenizer=tokenizer, t2l_model=make_tiny_t2l(base), tasks=tiny_tasks())
+    assert result.train.state.step == 1
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step-000001"]  # saved although save_every=100
+    assert (tmp_path / "model" / "model.safetensors").exists()
+    assert "max_minutes" in json.loads((tmp_path / "summary.json").read_text())["stopped_early"]
+
+    more = load_config(SFTConfig, overrides=[*overrides, "resume=true"])
+    result = train_sft(more, base_model=base, tokenizer=tokenizer, t2l_model=make_tiny_t2l(base), tasks=tiny_tasks())
+    assert result.train.state.step == 4 and len(result.train.losses) == 3
+    assert "stopped_early" not in json.loads((tmp_path / "summary.json").read_text())
+
+
+def test_max_minutes_must_be_positive(tmp_path):
+    with pytest.raises(ValueError, match=r"SFTConfig.max_minutes=0.0 is invalid: use a positive number"):
+        load_config(SFTConfig, overrides=[f"output_dir={tmp_path}", "max_minutes=0"])

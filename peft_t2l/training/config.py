@@ -35,6 +35,14 @@ class RunConfig:
     output_dir: str = field(metadata={"help": "Folder for checkpoints, metrics.jsonl, summary.json and the result."})
     seed: int = field(default=42, metadata={"help": "Seed of initialisation, batches, descriptions and dropout."})
     max_steps: int = field(default=1000, metadata={"help": "Optimizer steps to run."})
+    max_minutes: float | None = field(
+        default=None,
+        metadata={
+            "help": "Stop after this many minutes of training in this process, even before max_steps (a time-boxed "
+            "run: a GPU lease, a session); the checkpoint, the model and summary.json ('stopped_early') are written "
+            "as at the end, and resume=true continues towards max_steps. The learning rate still follows max_steps."
+        },
+    )
     learning_rate: float = field(default=1e-4, metadata={"help": "Peak learning rate of AdamW."})
     weight_decay: float = field(default=1e-2, metadata={"help": "AdamW weight decay (not on biases and norms)."})
     adam_beta1: float = field(default=0.9, metadata={"help": "AdamW beta1."})
@@ -57,6 +65,8 @@ class RunConfig:
         for attr in ("max_steps", "gradient_accumulation_steps", "save_every", "keep_checkpoints", "log_every"):
             if getattr(self, attr) <= 0:
                 _fail(self, attr, getattr(self, attr), "use a positive integer.")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            _fail(self, "max_minutes", self.max_minutes, "use a positive number of minutes, or null for no limit.")
         if not self.learning_rate > 0:
             _fail(self, "learning_rate", self.learning_rate, "use a positive number such as 1e-4.")
         if self.weight_decay < 0 or self.max_grad_norm < 0:

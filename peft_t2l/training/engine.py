@@ -170,10 +170,18 @@ def train_loop(
         if progress is not None:
             progress.set_postfix(loss=f"{step_loss:.4f}", tok_s=f"{tokens_per_s:.0f}", refresh=False)
             progress.update(1)
-        if state.step % config.save_every == 0 or state.step == config.max_steps:
+        out_of_time = _out_of_time(config, accelerator, elapsed)
+        if state.step % config.save_every == 0 or state.step == config.max_steps or out_of_time:
             _save(out_dir, config, accelerator, unwrapped, optimizer, scheduler, state)
         if on_step_end is not None:
             on_step_end(state.step)
+        if out_of_time:
+            summary = {
+                **(summary or {}),
+                "stopped_early": f"max_minutes={config.max_minutes} reached at step {state.step}",
+            }
+            accelerator.print(f"stopping at step {state.step} of {config.max_steps}: max_minutes={config.max_minutes}")
+            break
     if progress is not None:
         progress.close()
     logger.close()
@@ -285,6 +293,14 @@ class _MetricsLogger:
             self.tb.close()
 
 
+def _out_of_time(config, accelerator, elapsed_s: float) -> bool:
+    if config.max_minutes is None:
+        return False
+    # every process must stop at the same step, or the others wait forever in the next collective
+    late = torch.tensor([float(elapsed_s > 60 * config.max_minutes)], device=accelerator.device)
+    return bool(accelerator.reduce(late, "max").item())
+
+
 def _summary(config, state, losses, wall_s, extra) -> dict[str, Any]:
     tail = losses[-max(1, len(losses) // 10) :] if losses else []
     return {
@@ -303,6 +319,8 @@ def _format_summary(summary: dict[str, Any]) -> str:
         f"done: {summary['steps']} steps, {summary['tokens']} tokens in {summary['wall_time_s']:.1f} s; "
         f"loss {summary['first_loss']:.4f} -> {summary['final_loss']:.4f} (mean of the last 10% of steps)"
     ]
+    if summary.get("stopped_early"):
+        lines.append(f"stopped early: {summary['stopped_early']}; resume=true continues towards max_steps")
     truncation = summary.get("truncation")
     if truncation and (truncation["prompts_truncated"] or truncation["responses_truncated"]):
         lines.append(
