@@ -23,14 +23,9 @@ import torch
 from peft_t2l import load_base_model, load_t2l_model
 from peft_t2l.data.tasks import load_tasks
 from peft_t2l.encoders import LLMLastTokenEncoder
+from peft_t2l.training.negatives import NearestTaskNegatives
 
 TRAIN = Path("../shared/data/sni/train")
-
-
-def centroids(tasks, encode) -> torch.Tensor:
-    with torch.no_grad():
-        rows = [encode(list(t.descriptions[:8])).float().mean(0) for t in tasks]
-    return torch.nn.functional.normalize(torch.stack(rows), dim=-1)  # [T, E]
 
 
 def main() -> None:
@@ -47,10 +42,8 @@ def main() -> None:
     print("| encoder | answer-length distance to 3 nearest tasks | share sharing an SNI category |")
     print("|---|---:|---:|")
     for name, encode in encoders.items():
-        c = centroids(tasks, encode)
-        similarity = c @ c.T
-        similarity.fill_diagonal_(float("-inf"))
-        nearest = similarity.topk(3, dim=-1).indices.tolist()
+        # the same neighbours training's nearest-task negatives use: cosine of centroids over 8 descriptions
+        nearest = NearestTaskNegatives(tasks, encode, k=3, descriptions_per_task=8).nearest
         distance = statistics.mean(
             abs(math.log2((words[j] + 1) / (words[i] + 1))) for i, row in enumerate(nearest) for j in row
         )
