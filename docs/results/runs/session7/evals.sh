@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Session 7 evaluations, the session-3 protocol unchanged (run from anywhere; each waits for its model and skips what
+# is already written):
+#   bash docs/results/runs/session7/evals.sh H   # settle (margin3 + 400 steps, weak margin): validation own x3,
+#                                                # its controls, seen
+#   bash docs/results/runs/session7/evals.sh I   # plain (margin3 + 400 steps, no margin): the same three runs
+cd "$(dirname "$0")/../../../.."
+export HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1
+R=docs/results/s7
+source docs/results/runs/protocol.sh
+mkdir -p $R
+lane() {  # lane <name> <model folder>
+  wait_for "$2/model.safetensors"
+  run $R/validation-$1 $VAL --t2l $1="$2" --descriptions train
+  run $R/validation-$1-controls $VAL --t2l $1="$2" --descriptions random unrelated uninformative
+  run $R/seen-$1 $SEEN_ARGS --t2l $1="$2" --descriptions train random uninformative
+}
+[ "$1" = H ] && lane settle runs/s7/settle/model
+[ "$1" = I ] && lane plain runs/s7/plain/model
+echo "EVAL_$1_DONE"
