@@ -4,6 +4,9 @@
 #   bash docs/results/runs/session7/evals.sh H   # settle (margin3 + 400 steps, weak margin): validation own x3,
 #                                                # its controls, seen
 #   bash docs/results/runs/session7/evals.sh I   # plain (margin3 + 400 steps, no margin): the same three runs
+#   bash docs/results/runs/session7/evals.sh D   # every task's SNI definition as the description (as a user who
+#                                                # pastes the task's instructions would), for base + description,
+#                                                # margin3 and then each lane that has a model, beside the controls
 cd "$(dirname "$0")/../../../.."
 export HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1
 R=docs/results/s7
@@ -17,4 +20,12 @@ lane() {  # lane <name> <model folder>
 }
 [ "$1" = H ] && lane settle runs/s7/settle/model
 [ "$1" = I ] && lane plain runs/s7/plain/model
+if [ "$1" = D ]; then
+  run $R/validation-definition-base $VAL --base-with-description --descriptions definition
+  run $R/validation-definition-margin3 $VAL --t2l margin3=runs/s5/margin3/model --descriptions definition
+  for name in settle plain; do
+    wait_for runs/s7/$name/model/model.safetensors
+    run $R/validation-definition-$name $VAL --t2l $name=runs/s7/$name/model --descriptions definition
+  done
+fi
 echo "EVAL_$1_DONE"

@@ -5,8 +5,8 @@
 Same base model, tasks, prompts and options throughout (`t2l eval-merge` checks that): base from session 3,
 base + description (and the oracles on seen tasks) from session 2, the multi-task LoRA at 1,200 steps and `margin2`
 from session 5, the shipped default (`margin3`) from session 6, and this session's continuations of `margin3`
-(400 more steps each at half its learning rate): `settle` with a weak margin and `plain` with none. Missing folders
-are skipped.
+(400 more steps each at half its learning rate): `settle` with a weak margin and `plain` with none; and the
+`@definition` columns (each task's SNI definition as the description). Missing folders are skipped.
 """
 
 from __future__ import annotations
@@ -34,6 +34,10 @@ if __name__ == "__main__":
             (S7 / "validation-settle-controls", ()),
             (S7 / "validation-plain", ()),
             (S7 / "validation-plain-controls", ()),
+            (S7 / "validation-definition-base", ()),
+            (S7 / "validation-definition-margin3", ()),
+            (S7 / "validation-definition-settle", ()),
+            (S7 / "validation-definition-plain", ()),
         ],
     )
     merged(
