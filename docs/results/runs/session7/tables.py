@@ -17,7 +17,35 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent.parent / "session3"))
 from tables import merged  # noqa: E402  (session 3's merge helper)
 
+from peft_t2l.evaluation import oracle_gain_share, paired_gap, read_report  # noqa: E402
+
 S2, S3, S5, S6, S7 = (Path(f"docs/results/s{i}") for i in (2, 3, 5, 6, 7))
+
+
+def candidates_against_default(folder: Path) -> None:
+    """Each candidate's own-description column minus the default's, paired over instances (the shipping rule's test).
+
+    On seen tasks the gap is also given as a share of the oracles' gain: base and oracle are fixed columns, so the
+    share difference is the paired gap divided by (oracle - base), and its interval scales the same way.
+    """
+    report, _ = read_report(folder)
+    shares = oracle_gain_share(report) or {}
+    oracle = [n for n, spec in report.systems.items() if spec.get("kind") == "oracle"]
+    base = [n for n, spec in report.systems.items() if spec.get("kind") == "base"]
+    for name in ("settle", "plain"):
+        system, default = f"t2l:{name}@train", "t2l:margin3@train"
+        if system not in report.results:
+            continue
+        gap = paired_gap(report, system, default)
+        line = f"{folder}: {system} - {default} = {gap.mean} ROUGE-L, ahead on {gap.tasks_ahead}/{len(gap.per_task)}"
+        if shares and oracle and base:
+            scale = 100.0 / (report.mean(oracle[0], "rouge_l") - report.mean(base[0], "rouge_l"))
+            line += (
+                f"; share {shares[default]:.2f} -> {shares[system]:.2f}, difference in points of the oracles' gain"
+                f" {gap.mean.value * scale:+.1f} [{gap.mean.low * scale:+.1f}, {gap.mean.high * scale:+.1f}]"
+            )
+        print(line)
+
 
 if __name__ == "__main__":
     merged(
@@ -51,3 +79,5 @@ if __name__ == "__main__":
             (S7 / "seen-plain", ()),
         ],
     )
+    candidates_against_default(S7 / "validation")
+    candidates_against_default(S7 / "seen")
