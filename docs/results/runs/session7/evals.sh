@@ -4,6 +4,7 @@
 #   bash docs/results/runs/session7/evals.sh H   # settle (margin3 + 400 steps, weak margin): validation own x3,
 #                                                # its controls, seen
 #   bash docs/results/runs/session7/evals.sh I   # plain (margin3 + 400 steps, no margin): the same three runs
+#   bash docs/results/runs/session7/evals.sh M   # the multi-task LoRA at 2,400 steps: validation, seen
 #   bash docs/results/runs/session7/evals.sh D   # every task's SNI definition as the description (as a user who
 #                                                # pastes the task's instructions would), for base + description,
 #                                                # margin3 and then each lane that has a model, beside the controls
@@ -20,6 +21,11 @@ lane() {  # lane <name> <model folder>
 }
 [ "$1" = H ] && lane settle runs/s7/settle/model
 [ "$1" = I ] && lane plain runs/s7/plain/model
+if [ "$1" = M ]; then
+  wait_for runs/s7/mt_lora_2400/adapter/adapter_model.safetensors
+  run $R/validation-mt2400 $VAL --multitask-lora runs/s7/mt_lora_2400/adapter
+  run $R/seen-mt2400 $SEEN_ARGS --multitask-lora runs/s7/mt_lora_2400/adapter
+fi
 if [ "$1" = D ]; then
   run $R/validation-definition-base $VAL --base-with-description --descriptions definition
   run $R/validation-definition-margin3 $VAL --t2l margin3=runs/s5/margin3/model --descriptions definition

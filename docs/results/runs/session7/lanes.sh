@@ -4,6 +4,9 @@
 # steps at half its learning rate:
 #   bash docs/results/runs/session7/lanes.sh H   # "settle": a weak margin (1/4 of rows mismatched, weight 0.25)
 #   bash docs/results/runs/session7/lanes.sh I   # "plain": no margin at all (plain SFT), the control for H
+#   bash docs/results/runs/session7/lanes.sh M   # the multi-task LoRA (1,200 steps) + 1,200 steps, so the baseline
+#                                                # has as many steps as margin3 (2,400) as the issue asks ("the same
+#                                                # data and steps"); ~5.6 s/step, started last, resumes across sessions
 # Same recipe as sessions 3-6 otherwise (bf16 autocast, one thread per lane, 8 tasks x 1 example, per-example loss,
 # last 8 instances per task held out). Each lane resumes from its latest checkpoint when re-run after a stop;
 # max_minutes=70 bounds a lane so its evaluation fits the session (summary.json says `stopped_early` if it bit).
@@ -25,5 +28,12 @@ if [ "$1" = I ]; then
   out=runs/s7/plain
   [ -f "$out/model/model.safetensors" ] || .venv/bin/t2l train sft --config configs/sft_smollm2_sni.yaml \
     output_dir="$out" $COMMON mismatch_fraction=0 $(resume "$out") >> "$out.log" 2>&1
+fi
+if [ "$1" = M ]; then
+  out=runs/s7/mt_lora_2400
+  [ -f "$out/adapter/adapter_model.safetensors" ] || .venv/bin/t2l train lora --config configs/lora_multitask_smollm2_sni.yaml \
+    output_dir="$out" seed=48 warmup_steps=40 learning_rate=2e-4 tasks_per_batch=8 examples_per_task=1 \
+    num_holdout_instances=8 mixed_precision=bf16 save_every=25 log_every=5 progress=false max_steps=1200 \
+    loss_per_example=true init_from=${INIT:-runs/s5/mt_lora/adapter} $(resume "$out") >> "$out.log" 2>&1
 fi
 echo "LANE_$1_DONE"
