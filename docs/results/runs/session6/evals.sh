@@ -9,12 +9,6 @@ export HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1
 R=docs/results/s6
 source docs/results/runs/protocol.sh
 mkdir -p $R
-lane() {  # lane <name> <model folder>
-  wait_for "$2/model.safetensors"
-  run $R/validation-$1 $VAL --t2l $1="$2" --descriptions train
-  run $R/validation-$1-controls $VAL --t2l $1="$2" --descriptions random unrelated uninformative
-  run $R/seen-$1 $SEEN_ARGS --t2l $1="$2" --descriptions train random uninformative
-}
 [ "$1" = E ] && lane margin3 runs/s5/margin3/model
 [ "$1" = G ] && lane nearest runs/s6/nearest/model
 [ "$1" = F ] && lane margin2_more runs/s6/margin2_more/model

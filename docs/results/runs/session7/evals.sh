@@ -13,12 +13,6 @@ export HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1
 R=docs/results/s7
 source docs/results/runs/protocol.sh
 mkdir -p $R
-lane() {  # lane <name> <model folder>
-  wait_for "$2/model.safetensors"
-  run $R/validation-$1 $VAL --t2l $1="$2" --descriptions train
-  run $R/validation-$1-controls $VAL --t2l $1="$2" --descriptions random unrelated uninformative
-  run $R/seen-$1 $SEEN_ARGS --t2l $1="$2" --descriptions train random uninformative
-}
 [ "$1" = H ] && lane settle runs/s7/settle/model
 [ "$1" = I ] && lane plain runs/s7/plain/model
 if [ "$1" = M ]; then
