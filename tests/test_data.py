@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import random
 import sys
 import types
 from pathlib import Path
@@ -170,6 +172,31 @@ def test_sampler_mixes_tasks_and_is_a_pure_function_of_the_index():
     assert len(seen) == 9  # every phrasing of every task gets used
     with pytest.raises(ValueError, match="tasks_per_batch"):
         TaskMixSampler(tasks, tasks_per_batch=0, examples_per_task=1)
+
+
+def test_sampler_definition_fraction_draws_definitions_and_leaves_runs_without_it_unchanged():
+    tasks = tiny_tasks()
+    tasks[0] = dataclasses.replace(tasks[0], definition="Reply with the single word yes, whatever the input.")
+    off = TaskMixSampler(tasks, tasks_per_batch=3, examples_per_task=2, seed=3, definition_fraction=0.0)
+    for k in range(20):  # off, the draws are the ones made before the option existed: older runs resume unchanged
+        rng = random.Random(f"3/0/{k}")
+        descriptions = []
+        for t in rng.sample(range(3), 3):
+            rows = rng.sample(range(len(tasks[t].instances)), 2)
+            descriptions += [rng.choice(tasks[t].descriptions) for _ in rows]
+        assert off.plan(k).descriptions == descriptions
+    always = TaskMixSampler(tasks, tasks_per_batch=3, examples_per_task=2, seed=3, definition_fraction=1.0)
+    for k in range(5):
+        plan = always.plan(k)
+        for t, d in zip(plan.task_ids, plan.descriptions):
+            # the task with a definition always gets it; the others keep drawing their descriptions
+            assert d == tasks[0].definition if t == 0 else d in tasks[t].descriptions
+    some = TaskMixSampler(tasks, tasks_per_batch=3, examples_per_task=2, seed=3, definition_fraction=0.5)
+    drawn = [d for k in range(40) for t, d in zip(some.plan(k).task_ids, some.plan(k).descriptions) if t == 0]
+    share = drawn.count(tasks[0].definition) / len(drawn)
+    assert 0.3 < share < 0.7 and set(drawn) - {tasks[0].definition}  # a mix, near the asked share
+    with pytest.raises(ValueError, match="definition_fraction=1.5"):
+        TaskMixSampler(tasks, tasks_per_batch=1, examples_per_task=1, definition_fraction=1.5)
 
 
 @pytest.mark.skipif(not (SNI / "train").is_dir(), reason="the shared SNI subset is not on this machine")

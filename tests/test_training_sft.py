@@ -200,11 +200,18 @@ def test_sft_with_the_mismatch_margin_opens_the_gap(tmp_path, negatives):
         ("mismatch_margin", -0.5),
         ("mismatch_negatives", "far"),
         ("mismatch_nearest_k", 0),
+        ("definition_fraction", 1.5),
+        ("definition_fraction", -0.1),
     ],
 )
 def test_mismatch_fields_are_validated(tmp_path, field, value):
     with pytest.raises(ValueError, match=f"SFTConfig.{field}="):
         config_from_dict(SFTConfig, run_fields(tmp_path, **{field: value}))
+
+
+def test_definition_fraction_needs_a_text_encoder(tmp_path):
+    with pytest.raises(ValueError, match="SFTConfig.definition_fraction=0.2 is invalid: a one_hot encoder"):
+        config_from_dict(SFTConfig, run_fields(tmp_path, encoder_type="one_hot", definition_fraction=0.2))
 
 
 def test_mismatch_needs_two_tasks_per_batch(tmp_path):

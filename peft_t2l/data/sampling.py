@@ -38,6 +38,9 @@ class TaskMixSampler:
         seed: the run's seed.
         rank: this process's rank; each rank draws its own batches.
         use_task_names: use the task name as the description (one-hot encoders know tasks by name).
+        definition_fraction: share of rows whose description is the task's definition (its original instruction
+            text, which usually states the answer format) instead of one of its descriptions; tasks without a
+            definition always use a description. 0 draws exactly the batches it drew before this option existed.
 
     Example:
         ```python
@@ -52,10 +55,15 @@ class TaskMixSampler:
     seed: int = 0
     rank: int = 0
     use_task_names: bool = False
+    definition_fraction: float = 0.0
 
     def __post_init__(self):
         if not self.tasks:
             raise ValueError("TaskMixSampler got no tasks; load at least one task.")
+        if not 0.0 <= self.definition_fraction <= 1.0:
+            raise ValueError(
+                f"TaskMixSampler.definition_fraction={self.definition_fraction} must be a share in [0, 1], e.g. 0.1."
+            )
         for attr in ("tasks_per_batch", "examples_per_task"):
             if getattr(self, attr) <= 0:
                 raise ValueError(f"TaskMixSampler.{attr}={getattr(self, attr)} must be a positive integer.")
@@ -77,5 +85,13 @@ class TaskMixSampler:
             for i in rows:
                 task_ids.append(t)
                 instance_ids.append(i)
-                descriptions.append(task.name if self.use_task_names else rng.choice(task.descriptions))
+                descriptions.append(self._description(task, rng))
         return BatchPlan(task_ids=task_ids, instance_ids=instance_ids, descriptions=descriptions)
+
+    def _description(self, task: Task, rng: random.Random) -> str:
+        if self.use_task_names:
+            return task.name
+        # the extra draw happens only when the option is on, so runs without it keep their batches (and resume)
+        if self.definition_fraction > 0 and task.definition and rng.random() < self.definition_fraction:
+            return task.definition
+        return rng.choice(task.descriptions)

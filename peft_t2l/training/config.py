@@ -243,6 +243,14 @@ class SFTConfig(HypernetFields, DataFields, RunConfig):
         },
     )
 
+    definition_fraction: float = field(
+        default=0.0,
+        metadata={
+            "help": "Share of rows whose adapter is generated from the task's definition (its original instruction "
+            "text, which usually states the answer format) instead of one of its descriptions, so the model learns "
+            "to read answer formats from text as users paste them; tasks without a definition are unaffected."
+        },
+    )
     mismatch_fraction: float = field(
         default=0.0,
         metadata={
@@ -278,6 +286,10 @@ class SFTConfig(HypernetFields, DataFields, RunConfig):
         self.check_hypernet()
         if self.l2_reg_generated_w < 0:
             _fail(self, "l2_reg_generated_w", self.l2_reg_generated_w, "use 0 (off) or a small positive value.")
+        if not 0.0 <= self.definition_fraction <= 1.0:
+            _fail(self, "definition_fraction", self.definition_fraction, "use a share in [0, 1], e.g. 0.1 (0 is off).")
+        if self.definition_fraction > 0 and self.encoder_type == "one_hot":
+            _fail(self, "definition_fraction", self.definition_fraction, "a one_hot encoder reads no text; use 0.")
         if not 0.0 <= self.mismatch_fraction <= 1.0:
             _fail(self, "mismatch_fraction", self.mismatch_fraction, "use a share in [0, 1], e.g. 0.5 (0 is off).")
         if self.mismatch_fraction > 0 and self.tasks_per_batch < 2:

@@ -91,6 +91,7 @@ def train_sft(
         seed=config.seed,
         rank=accelerator.process_index,
         use_task_names=t2l.config.encoder_type == "one_hot",
+        definition_fraction=config.definition_fraction,
     )
     row_lora = RowLoRA(base_model, t2l.config)
     negatives = None
