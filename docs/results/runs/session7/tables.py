@@ -5,7 +5,8 @@
 Same base model, tasks, prompts and options throughout (`t2l eval-merge` checks that): base from session 3,
 base + description (and the oracles on seen tasks) from session 2, the multi-task LoRA at 1,200 steps and `margin2`
 from session 5, the shipped default (`margin3`) from session 6, and this session's continuations of `margin3`
-(400 more steps each at half its learning rate): `settle` with a weak margin and `plain` with none; and the
+(400 more steps each at half its learning rate): `settle` with a weak margin and `plain` with none; the second round
+(250 steps with margin3's margin): `defs` with a quarter of the rows generated from SNI definitions, `more` without; the
 `@definition` columns (each task's SNI definition as the description). Missing folders are skipped.
 """
 
@@ -32,7 +33,7 @@ def candidates_against_default(folder: Path) -> None:
     shares = oracle_gain_share(report) or {}
     oracle = [n for n, spec in report.systems.items() if spec.get("kind") == "oracle"]
     base = [n for n, spec in report.systems.items() if spec.get("kind") == "base"]
-    for name in ("settle", "plain"):
+    for name in ("settle", "plain", "defs", "more"):
         system, default = f"t2l:{name}@train", "t2l:margin3@train"
         if system not in report.results:
             continue
@@ -66,6 +67,12 @@ if __name__ == "__main__":
             (S7 / "validation-definition-margin3", ()),
             (S7 / "validation-definition-settle", ()),
             (S7 / "validation-definition-plain", ()),
+            (S7 / "validation-defs", ()),
+            (S7 / "validation-defs-controls", ()),
+            (S7 / "validation-definition-defs", ()),
+            (S7 / "validation-more", ()),
+            (S7 / "validation-more-controls", ()),
+            (S7 / "validation-definition-more", ()),
         ],
     )
     merged(
@@ -77,6 +84,8 @@ if __name__ == "__main__":
             (S6 / "seen-margin3", ()),
             (S7 / "seen-settle", ()),
             (S7 / "seen-plain", ()),
+            (S7 / "seen-defs", ()),
+            (S7 / "seen-more", ()),
         ],
     )
     candidates_against_default(S7 / "validation")
