@@ -18,40 +18,27 @@ cd "$(dirname "$0")/../../../.."
 export HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1
 set -e
 mkdir -p runs/s7
-COMMON="seed=47 warmup_steps=20 learning_rate=1e-4 tasks_per_batch=8 examples_per_task=1 max_steps=400
-  num_holdout_instances=8 mixed_precision=bf16 save_every=25 log_every=5 progress=false max_minutes=70
-  loss_per_example=true l2_reg_generated_w=0 init_from=${INIT:-runs/s5/margin3/model}"
+# the recipe every lane shares; each round adds its seed, schedule, start and margin
+RECIPE="tasks_per_batch=8 examples_per_task=1 num_holdout_instances=8 mixed_precision=bf16 save_every=25 log_every=5
+  progress=false loss_per_example=true"
+ROUND1="$RECIPE seed=47 warmup_steps=20 learning_rate=1e-4 max_steps=400 max_minutes=70 l2_reg_generated_w=0
+  init_from=${INIT:-runs/s5/margin3/model}"
+ROUND2="$RECIPE seed=48 warmup_steps=20 learning_rate=1e-4 max_steps=250 max_minutes=50 l2_reg_generated_w=0
+  init_from=${INIT:-runs/s5/margin3/model} mismatch_fraction=0.75 mismatch_weight=1.0 mismatch_margin=1.0"
 resume() { [ -d "$1/checkpoints" ] && echo "resume=true" || true; }
-if [ "$1" = H ]; then
-  out=runs/s7/settle
+sft() {  # sft <output dir> <key=value...>: train unless the model is there, resuming from the latest checkpoint
+  local out=$1; shift
   [ -f "$out/model/model.safetensors" ] || .venv/bin/t2l train sft --config configs/sft_smollm2_sni.yaml \
-    output_dir="$out" $COMMON mismatch_fraction=0.25 mismatch_weight=0.25 mismatch_margin=1.0 \
-    $(resume "$out") >> "$out.log" 2>&1
-fi
-if [ "$1" = I ]; then
-  out=runs/s7/plain
-  [ -f "$out/model/model.safetensors" ] || .venv/bin/t2l train sft --config configs/sft_smollm2_sni.yaml \
-    output_dir="$out" $COMMON mismatch_fraction=0 $(resume "$out") >> "$out.log" 2>&1
-fi
-MARGIN3="seed=48 warmup_steps=20 learning_rate=1e-4 tasks_per_batch=8 examples_per_task=1 max_steps=250
-  num_holdout_instances=8 mixed_precision=bf16 save_every=25 log_every=5 progress=false max_minutes=50
-  loss_per_example=true l2_reg_generated_w=0 init_from=${INIT:-runs/s5/margin3/model}
-  mismatch_fraction=0.75 mismatch_weight=1.0 mismatch_margin=1.0"
-if [ "$1" = J ]; then
-  out=runs/s7/defs
-  [ -f "$out/model/model.safetensors" ] || .venv/bin/t2l train sft --config configs/sft_smollm2_sni.yaml \
-    output_dir="$out" $MARGIN3 definition_fraction=0.25 $(resume "$out") >> "$out.log" 2>&1
-fi
-if [ "$1" = K ]; then
-  out=runs/s7/more
-  [ -f "$out/model/model.safetensors" ] || .venv/bin/t2l train sft --config configs/sft_smollm2_sni.yaml \
-    output_dir="$out" $MARGIN3 $(resume "$out") >> "$out.log" 2>&1
-fi
+    output_dir="$out" "$@" $(resume "$out") >> "$out.log" 2>&1
+}
+[ "$1" = H ] && sft runs/s7/settle $ROUND1 mismatch_fraction=0.25 mismatch_weight=0.25 mismatch_margin=1.0
+[ "$1" = I ] && sft runs/s7/plain $ROUND1 mismatch_fraction=0
+[ "$1" = J ] && sft runs/s7/defs $ROUND2 definition_fraction=0.25
+[ "$1" = K ] && sft runs/s7/more $ROUND2
 if [ "$1" = M ]; then
   out=runs/s7/mt_lora_2400
-  [ -f "$out/adapter/adapter_model.safetensors" ] || .venv/bin/t2l train lora --config configs/lora_multitask_smollm2_sni.yaml \
-    output_dir="$out" seed=48 warmup_steps=40 learning_rate=2e-4 tasks_per_batch=8 examples_per_task=1 \
-    num_holdout_instances=8 mixed_precision=bf16 save_every=25 log_every=5 progress=false max_steps=1200 \
-    loss_per_example=true init_from=${INIT:-runs/s5/mt_lora/adapter} $(resume "$out") >> "$out.log" 2>&1
+  [ -f "$out/adapter/adapter_model.safetensors" ] || .venv/bin/t2l train lora \
+    --config configs/lora_multitask_smollm2_sni.yaml output_dir="$out" $RECIPE seed=48 warmup_steps=40 \
+    learning_rate=2e-4 max_steps=1200 init_from=${INIT:-runs/s5/mt_lora/adapter} $(resume "$out") >> "$out.log" 2>&1
 fi
 echo "LANE_$1_DONE"
