@@ -1,4 +1,4 @@
-"""`t2l train sft|recon|lora --config file.yaml key=value ...`: argument parsing only; the trainers do the work.
+"""`t2l train sft|recon|lora --config file.yaml key=value ...`, `t2l train average`: argument parsing only.
 
 Exit codes: 0 on success, 2 on a bad config (the message names the field, the value and the fix).
 Also runnable alone: `python -m peft_t2l.training.cli train sft --config configs/sft_smollm2_sni.yaml`.
@@ -57,7 +57,41 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
         p.add_argument("overrides", nargs="*", metavar="key=value", help="override config fields (YAML values)")
         p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
         p.set_defaults(func=run_train, train_config_cls=cls)
+    p = commands.add_parser(
+        "average",
+        help="average the weights of trained T2L models of one architecture (a model soup)",
+        description="Average the weights of two or more saved T2L models of one architecture into a new model "
+        "folder, e.g. neighbouring checkpoints of a run, or runs continued from one model.",
+    )
+    p.add_argument("models", nargs="+", help="two or more T2L model folders")
+    p.add_argument("--weights", type=float, nargs="+", default=None, help="one weight per model (default: equal)")
+    p.add_argument("--out", required=True, help="folder to write the averaged T2L model to")
+    p.add_argument("--overwrite", action="store_true", help="allow replacing an existing T2L model folder")
+    p.set_defaults(func=run_average)
     return train
+
+
+def run_average(args: argparse.Namespace) -> int:
+    """`t2l train average A B ... --out DIR`: write the weighted mean of the models. Returns the exit code."""
+    from ..safe_io import check_output_folder, is_t2l_folder
+
+    try:  # a bad --out or weight list should cost nothing: checked before any model is loaded
+        out = check_output_folder(
+            args.out, overwrite=args.overwrite, what="T2L model folder", replaceable=is_t2l_folder
+        )
+        from .average import average_models, normalised_weights
+
+        normalised_weights(args.weights, len(args.models))
+        for model in args.models:
+            if not Path(model).is_dir():
+                raise ValueError(f"{model!r} is not a folder; pass saved T2L model folders (each has a config.json).")
+        soup = average_models(args.models, weights=args.weights)
+    except (ValueError, OSError) as err:
+        print(f"t2l train average: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    soup.save_pretrained(out)
+    print(f"T2L model averaged from {len(args.models)} models saved to {out}")
+    return EXIT_OK
 
 
 def run_train(args: argparse.Namespace) -> int:

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Session 8: weight averages of the shipped default margin3 and its session-7 continuations (decision.md says why).
+# Seconds each, no training; skips a soup that exists.
+#   bash docs/results/runs/session8/soups.sh
+cd "$(dirname "$0")/../../../.."
+export HF_HUB_OFFLINE=1
+set -e
+soup() {  # soup <name> <model folders...>: equal weights
+  local out=runs/s8/$1/model; shift
+  [ -f "$out/model.safetensors" ] || .venv/bin/t2l train average "$@" --out "$out"
+}
+soup soup2 runs/s5/margin3/model runs/s7/settle/model
+soup soup5 runs/s5/margin3/model runs/s7/{settle,plain,defs,more}/model
