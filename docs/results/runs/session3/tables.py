@@ -16,8 +16,12 @@ from peft_t2l.evaluation import merge_reports, read_report, write_report
 S2, S3 = Path("docs/results/s2"), Path("docs/results/s3")
 
 
-def load(folder: Path, *, drop: tuple[str, ...] = ()):
+def load(folder: Path, *, drop: tuple[str, ...] = (), rename: dict[str, str] | None = None):
     report, command = read_report(folder)
+    for old, new in (rename or {}).items():  # two runs that call different systems by one name (session 8)
+        for table in (report.results, report.systems, report.seconds):
+            if old in table:
+                table[new] = table.pop(old)
     # an entry ending in ":" drops every system whose name starts with it (e.g. "t2l:")
     for name in [s for s in report.results if s in drop or any(d.endswith(":") and s.startswith(d) for d in drop)]:
         report.results.pop(name)
@@ -26,8 +30,10 @@ def load(folder: Path, *, drop: tuple[str, ...] = ()):
     return report, command
 
 
-def merged(out: Path, sources: list[tuple[Path, tuple[str, ...]]]) -> None:
-    runs = [(folder, *load(folder, drop=drop)) for folder, drop in sources if (folder / "results.json").is_file()]
+def merged(out: Path, sources: list[tuple]) -> None:
+    """Each source is (folder, systems to drop) or (folder, systems to drop, {old name: new name})."""
+    sources = [s for s in sources if (s[0] / "results.json").is_file()]
+    runs = [(s[0], *load(s[0], drop=s[1], rename=s[2] if len(s) > 2 else None)) for s in sources]
     commands = []
     for _, _, command in runs:
         commands += command if isinstance(command, list) else [command]

@@ -23,7 +23,7 @@ from peft_t2l.evaluation import oracle_gain_share, paired_gap, read_report  # no
 S2, S3, S5, S6, S7 = (Path(f"docs/results/s{i}") for i in (2, 3, 5, 6, 7))
 
 
-def candidates_against_default(folder: Path) -> None:
+def candidates_against_default(folder: Path, names: tuple[str, ...] = ("settle", "plain", "defs", "more")) -> None:
     """Each candidate's own-description column minus the default's, paired over instances (the shipping rule's test).
 
     On seen tasks the gap is also given as a share of the oracles' gain: base and oracle are fixed columns, so the
@@ -33,7 +33,7 @@ def candidates_against_default(folder: Path) -> None:
     shares = oracle_gain_share(report) or {}
     oracle = [n for n, spec in report.systems.items() if spec.get("kind") == "oracle"]
     base = [n for n, spec in report.systems.items() if spec.get("kind") == "base"]
-    for name in ("settle", "plain", "defs", "more"):
+    for name in names:
         system, default = f"t2l:{name}@train", "t2l:margin3@train"
         if system not in report.results:
             continue
