@@ -6,7 +6,8 @@ from conftest import HashEncoder, make_tiny_llama, make_tiny_t2l
 
 from peft_t2l import T2LModel
 from peft_t2l.cli import main
-from peft_t2l.training.average import average_models, normalised_weights
+from peft_t2l.training import average_models
+from peft_t2l.training.average import normalised_weights
 
 
 @pytest.fixture(scope="module")

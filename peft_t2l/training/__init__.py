@@ -1,4 +1,5 @@
-"""Training for T2L: SFT through the frozen base model, reconstruction of a LoRA library, LoRA baselines.
+"""Training for T2L: SFT through the frozen base model, reconstruction of a LoRA library, LoRA baselines, and
+weight averages of trained models.
 
 Example:
     ```python
@@ -7,6 +8,7 @@ Example:
     ```
 """
 
+from .average import average_models
 from .config import LoraTrainConfig, ReconConfig, SFTConfig, load_config
 from .engine import LossOutput, TrainResult, train_loop
 from .lora import LoraTrainResult, train_lora
@@ -24,6 +26,7 @@ __all__ = [
     "SFTConfig",
     "T2LTrainResult",
     "TrainResult",
+    "average_models",
     "load_config",
     "train_lora",
     "train_loop",
