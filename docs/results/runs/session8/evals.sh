@@ -9,7 +9,7 @@ R=docs/results/s8
 source docs/results/runs/protocol.sh
 mkdir -p $R
 if [ "$1" = own ]; then
-  for name in soup2 soup5; do
+  for name in soup2 soup5 soup3; do
     run $R/validation-$name $VAL --t2l $name=runs/s8/$name/model --descriptions train
   done
 fi

@@ -11,3 +11,6 @@ soup() {  # soup <name> <model folders...>: equal weights
 }
 soup soup2 runs/s5/margin3/model runs/s7/settle/model
 soup soup5 runs/s5/margin3/model runs/s7/{settle,plain,defs,more}/model
+# second round (decision.md): margin3 weighted 3 to 1
+[ -f runs/s8/soup3/model/model.safetensors ] || .venv/bin/t2l train average runs/s5/margin3/model runs/s7/settle/model \
+  --weights 0.75 0.25 --out runs/s8/soup3/model

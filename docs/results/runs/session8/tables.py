@@ -32,7 +32,7 @@ merged = _script("session3").merged  # merges reports, dropping and renaming sys
 candidates_against_default = _script("session7").candidates_against_default  # paired gaps to margin3
 
 S2, S3, S5, S6, S7, S8 = (Path(f"docs/results/s{i}") for i in (2, 3, 5, 6, 7, 8))
-CANDIDATES = ("soup2", "soup5")
+CANDIDATES = ("soup2", "soup5", "soup3")
 
 
 def default_against_multitask(folder: Path) -> None:
