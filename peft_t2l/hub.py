@@ -88,13 +88,21 @@ def _training_section(summary: dict) -> str:
     for key, value in summary.items():
         if key in ("eval_table", "headline", "unseen_tasks", "training_config"):
             continue
-        if isinstance(value, (list, tuple)) and len(value) > 6:
+        if key == "averaged" and _is_average_record(value):  # peft_t2l.training.average: its sources, one per part
+            value = ", ".join(
+                f"{s['weight']:g} x `{s['model']}` ({s.get('regime')}, {s.get('steps')} steps)" for s in value
+            )
+        elif isinstance(value, (list, tuple)) and len(value) > 6:
             value = f"{len(value)}: {', '.join(map(str, value[:6]))}, ..."
         lines.append(f"- **{key}**: {value}")
     if "training_config" in summary:
         config = yaml.safe_dump(summary["training_config"], sort_keys=False)
         lines.append(f"\n<details><summary>training config</summary>\n\n```yaml\n{config}```\n</details>")
     return "\n".join(lines)
+
+
+def _is_average_record(value) -> bool:
+    return isinstance(value, list) and all(isinstance(s, dict) and {"weight", "model"} <= s.keys() for s in value)
 
 
 def adapter_model_card(lora: GeneratedLoRA) -> ModelCard:

@@ -70,7 +70,8 @@ def test_cli_writes_the_soup_and_refuses_bad_input_before_loading(saved, tmp_pat
     torch.testing.assert_close(
         T2LModel.from_pretrained(out).state_dict(), average_models([saved["a"], saved["b"]]).state_dict()
     )
-    assert (out / "README.md").read_text().count("weight average") >= 1  # the card says how it was made
+    card = (out / "README.md").read_text()  # the card says how it was made
+    assert "**regime**: weight average" in card and f"0.5 x `{saved['b']}` (sft, 200 steps)" in card
 
     keep = tmp_path / "notes"
     keep.mkdir()
