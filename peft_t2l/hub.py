@@ -102,7 +102,9 @@ def _training_section(summary: dict) -> str:
 
 
 def _is_average_record(value) -> bool:
-    return isinstance(value, list) and all(isinstance(s, dict) and {"weight", "model"} <= s.keys() for s in value)
+    return isinstance(value, list) and all(
+        isinstance(s, dict) and isinstance(s.get("weight"), (int, float)) and "model" in s for s in value
+    )
 
 
 def adapter_model_card(lora: GeneratedLoRA) -> ModelCard:

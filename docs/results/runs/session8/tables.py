@@ -46,6 +46,15 @@ def default_against_multitask(folder: Path) -> None:
             )
 
 
+def worst_tasks_against_base(folder: Path, systems: list[str]) -> None:
+    """Each system's two lowest tasks minus base (the issue's "no task more than 3 points below base")."""
+    report, _ = read_report(folder)
+    for system in [s for s in systems if s in report.results]:
+        gaps = {t: r.rouge_l - report.results["base"][t].rouge_l for t, r in report.results[system].items()}
+        worst = sorted(gaps.items(), key=lambda item: item[1])[:2]
+        print(f"{folder}: {system} minus base, lowest tasks: " + ", ".join(f"{t} {g:+.1f}" for t, g in worst))
+
+
 if __name__ == "__main__":
     mt2400 = {"multitask": "multitask@2400"}
     merged(
@@ -76,6 +85,8 @@ if __name__ == "__main__":
             *[(S8 / f"seen-{name}", (), {}) for name in CANDIDATES],
         ],
     )
+    own = ["t2l:margin3@train", "t2l:settle@train", *[f"t2l:{name}@train" for name in CANDIDATES]]
+    worst_tasks_against_base(S8 / "validation", own + ["t2l:margin3@definition", "t2l:soup2@definition"])
     for folder in (S8 / "validation", S8 / "seen"):
         candidates_against_default(folder, CANDIDATES)
         default_against_multitask(folder)
