@@ -95,9 +95,13 @@ def _training_section(summary: dict) -> str:
         elif isinstance(value, (list, tuple)) and len(value) > 6:
             value = f"{len(value)}: {', '.join(map(str, value[:6]))}, ..."
         lines.append(f"- **{key}**: {value}")
-    if "training_config" in summary:
-        config = yaml.safe_dump(summary["training_config"], sort_keys=False)
-        lines.append(f"\n<details><summary>training config</summary>\n\n```yaml\n{config}```\n</details>")
+    configs = [("training config", summary.get("training_config"))]
+    if _is_average_record(summary.get("averaged")):
+        configs += [(f"training config of `{s['model']}`", s.get("training_config")) for s in summary["averaged"]]
+    for title, config in configs:
+        if config:
+            config = yaml.safe_dump(config, sort_keys=False)
+            lines.append(f"\n<details><summary>{title}</summary>\n\n```yaml\n{config}```\n</details>")
     return "\n".join(lines)
 
 

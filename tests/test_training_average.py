@@ -18,7 +18,12 @@ def saved(tmp_path_factory):
     folders = {}
     for name, seed, latent in (("a", 1, 32), ("b", 2, 32), ("wide", 3, 40)):
         model = make_tiny_t2l(base, seed=seed, latent_size=latent)
-        model.config.training_summary = {"regime": "sft", "steps": seed * 100, "tasks": [f"task{seed}"]}
+        model.config.training_summary = {
+            "regime": "sft",
+            "steps": seed * 100,
+            "tasks": [f"task{seed}"],
+            "training_config": {"seed": seed, "learning_rate": 2e-4},
+        }
         model.save_pretrained(root / name)
         folders[name] = root / name
     return folders
@@ -37,6 +42,7 @@ def test_weighted_mean_of_every_tensor(saved):
     record = soup.config.training_summary
     assert record["regime"] == "weight average" and record["tasks"] == ["task1"]  # the first model's task record
     assert [(s["weight"], s["steps"]) for s in record["averaged"]] == [(0.25, 100), (0.75, 200)]
+    assert [s["training_config"]["seed"] for s in record["averaged"]] == [1, 2]  # how each part was trained
 
 
 def test_equal_weights_by_default_and_generates_adapters(saved):
@@ -72,6 +78,7 @@ def test_cli_writes_the_soup_and_refuses_bad_input_before_loading(saved, tmp_pat
     )
     card = (out / "README.md").read_text()  # the card says how it was made
     assert "**regime**: weight average" in card and f"0.5 x `{saved['b']}` (sft, 200 steps)" in card
+    assert f"training config of `{saved['b']}`" in card and "seed: 2" in card
 
     keep = tmp_path / "notes"
     keep.mkdir()

@@ -111,10 +111,13 @@ def _check_same_architecture(reference: dict, other: dict, first: str, name: str
 
 
 def _summary(names: list[str], weights: list[float], summaries: list[dict]) -> dict:
-    """The first model's record of base model, encoder and tasks, plus which models were averaged and how."""
+    """The first model's record of base model, encoder and tasks, plus which models were averaged, how, and how each
+    was trained."""
     kept = {k: summaries[0][k] for k in ("base_model", "encoder", "tasks") if k in summaries[0]}
-    sources = [
-        {"model": name, "weight": round(weight, 6), "regime": s.get("regime"), "steps": s.get("steps")}
-        for name, weight, s in zip(names, weights, summaries)
-    ]
+    sources = []
+    for name, weight, s in zip(names, weights, summaries):
+        source = {"model": name, "weight": round(weight, 6), "regime": s.get("regime"), "steps": s.get("steps")}
+        if "training_config" in s:  # so the card still says how each part was trained
+            source["training_config"] = s["training_config"]
+        sources.append(source)
     return {"regime": "weight average", **kept, "averaged": sources}
