@@ -86,7 +86,7 @@ if __name__ == "__main__":
         ],
     )
     own = ["t2l:margin3@train", "t2l:settle@train", *[f"t2l:{name}@train" for name in CANDIDATES]]
-    worst_tasks_against_base(S8 / "validation", own + ["t2l:margin3@definition", "t2l:soup2@definition"])
+    worst_tasks_against_base(S8 / "validation", own + [s.replace("@train", "@definition") for s in own])
     for folder in (S8 / "validation", S8 / "seen"):
         candidates_against_default(folder, CANDIDATES)
         default_against_multitask(folder)
