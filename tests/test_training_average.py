@@ -88,6 +88,11 @@ def test_cli_writes_the_soup_and_refuses_bad_input_before_loading(saved, tmp_pat
     bad = tmp_path / "bad"
     assert main(["train", "average", str(saved["a"]), str(saved["b"]), "--weights", "1", "--out", str(bad)]) == 2
     assert main(["train", "average", str(saved["a"]), str(tmp_path / "missing"), "--out", str(bad)]) == 2
+    checkpoint = tmp_path / "run" / "checkpoints" / "step-000025"  # what the trainer writes beside model/
+    checkpoint.mkdir(parents=True)
+    for name in ("config.json", "model.safetensors", "optimizer.safetensors", "state.json"):
+        (checkpoint / name).write_text("{}")
+    assert main(["train", "average", str(saved["a"]), str(checkpoint), "--out", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert "1 weights for 2 models" in err and "missing' is not a folder" in err
+    assert "1 weights for 2 models" in err and "missing' is not a folder" in err and "is a training checkpoint" in err
     assert not bad.exists()

@@ -1,7 +1,7 @@
-"""Weight averaging of T2L models of one architecture ("model soup"): one hypernetwork from several checkpoints.
+"""Weight averaging of T2L models of one architecture ("model soup"): one hypernetwork from several saved models.
 
-Neighbouring checkpoints of one SFT run score several ROUGE-L points apart on unseen tasks (docs/results.md, session
-7), and runs continued from one model with different objectives trade seen-task fit against zero-shot conditioning.
+Runs continued from one model with different objectives trade seen-task fit against zero-shot conditioning, and one
+recipe's runs land several ROUGE-L points apart on unseen tasks (docs/results/session7.md).
 Averaging the weights of such models (Wortsman et al., 2022; Izmailov et al., 2018) is the cheap way to take a point
 between them: no training, one forward pass per adapter as before.
 """

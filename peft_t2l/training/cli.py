@@ -61,7 +61,7 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
         "average",
         help="average the weights of trained T2L models of one architecture (a model soup)",
         description="Average the weights of two or more saved T2L models of one architecture into a new model "
-        "folder, e.g. neighbouring checkpoints of a run, or runs continued from one model.",
+        "folder, e.g. runs continued from one model, or seeds of one recipe (each a run's model/ folder).",
     )
     p.add_argument("models", nargs="+", help="two or more T2L model folders")
     p.add_argument("--weights", type=float, nargs="+", default=None, help="one weight per model (default: equal)")
@@ -85,6 +85,9 @@ def run_average(args: argparse.Namespace) -> int:
         for model in args.models:
             if not Path(model).is_dir():
                 raise ValueError(f"{model!r} is not a folder; pass saved T2L model folders (each has a config.json).")
+            if (Path(model) / "state.json").is_file() and (Path(model) / "optimizer.safetensors").is_file():
+                raise ValueError(f"{model!r} is a training checkpoint (its config.json is the run's, not a model's); "
+                                 "pass saved T2L model folders, e.g. the run's model/ folder.")  # fmt: skip
         soup = average_models(args.models, weights=args.weights)
     except (ValueError, OSError) as err:
         print(f"t2l train average: error: {err}", file=sys.stderr)
