@@ -150,9 +150,13 @@ def cmd_info(args: argparse.Namespace) -> int:
         )
         print(f"  task encoder: {c.encoder_type} {c.encoder_name_or_path} ({c.task_emb_size}-d)")
         print(f"  {sum(p.numel() for p in t2l.parameters()):,} parameters, dtype {t2l.dtype}")
-        for key, value in (c.training_summary or {}).items():
-            if key != "eval_table":
-                print(f"  {key}: {value}")
+        from .hub import summary_items
+
+        for key, value in summary_items(c.training_summary):
+            print(f"  {key}: {value}")
+        strengths = measured_strengths(c.training_summary)
+        if strengths:
+            print(f"  measured: {strengths}")
         return EXIT_OK
     raise CLIError(f"{path} has neither adapter_config.json nor config.json; it is not a T2L model or adapter.")
 

@@ -78,14 +78,18 @@ factors (`model(task_embeddings)`); turning text into an adapter needs `pip inst
     return ModelCard(content)
 
 
-def _training_section(summary: dict) -> str:
-    """Short bullets for scalars and lists, the full training config folded away as YAML."""
-    import yaml
+def summary_items(summary: dict | None) -> list[tuple[str, str]]:
+    """A T2L config's `training_summary` as short (key, text) pairs: what the model card's training bullets and
+    `t2l info` show. The evaluation record and the full training configs are left out (the card folds them away).
 
-    if not summary:
-        return "- untrained (random initialisation)"
-    lines = []
-    for key, value in summary.items():
+    Example:
+        ```python
+        >>> summary_items({"regime": "sft", "steps": 600, "training_config": {"seed": 45}})
+        [('regime', 'sft'), ('steps', '600')]
+        ```
+    """
+    items = []
+    for key, value in (summary or {}).items():
         if key in ("eval_table", "headline", "unseen_tasks", "training_config"):
             continue
         if key == "averaged" and _is_average_record(value):  # peft_t2l.training.average: its sources, one per part
@@ -94,7 +98,17 @@ def _training_section(summary: dict) -> str:
             )
         elif isinstance(value, (list, tuple)) and len(value) > 6:
             value = f"{len(value)}: {', '.join(map(str, value[:6]))}, ..."
-        lines.append(f"- **{key}**: {value}")
+        items.append((key, str(value)))
+    return items
+
+
+def _training_section(summary: dict) -> str:
+    """Short bullets for scalars and lists, the full training config(s) folded away as YAML."""
+    import yaml
+
+    if not summary:
+        return "- untrained (random initialisation)"
+    lines = [f"- **{key}**: {value}" for key, value in summary_items(summary)]
     configs = [("training config", summary.get("training_config"))]
     if _is_average_record(summary.get("averaged")):
         configs += [(f"training config of `{s['model']}`", s.get("training_config")) for s in summary["averaged"]]

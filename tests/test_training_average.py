@@ -79,6 +79,10 @@ def test_cli_writes_the_soup_and_refuses_bad_input_before_loading(saved, tmp_pat
     card = (out / "README.md").read_text()  # the card says how it was made
     assert "**regime**: weight average" in card and f"0.5 x `{saved['b']}` (sft, 200 steps)" in card
     assert f"training config of `{saved['b']}`" in card and "seed: 2" in card
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0  # one line per part, not the parts' whole configs
+    info = capsys.readouterr().out
+    assert f"averaged: 0.5 x `{saved['a']}` (sft, 100 steps), 0.5 x" in info and "learning_rate" not in info
 
     keep = tmp_path / "notes"
     keep.mkdir()
