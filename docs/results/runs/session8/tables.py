@@ -36,14 +36,14 @@ CANDIDATES = ("soup2", "soup5", "soup3")
 
 
 def default_against_multitask(folder: Path) -> None:
-    """margin3 minus each multi-task LoRA, paired over instances (the issue's "+4 over the multi-task LoRA")."""
+    """margin3 and soup2 minus each multi-task LoRA, paired over instances (the issue's "+4 over the multi-task LoRA")."""
     report, _ = read_report(folder)
-    for system in ("multitask", "multitask@2400"):
-        if system in report.results:
-            gap = paired_gap(report, "t2l:margin3@train", system)
-            print(
-                f"{folder}: t2l:margin3@train - {system} = {gap.mean} ROUGE-L, ahead on {gap.tasks_ahead}/{len(gap.per_task)}"
-            )
+    for default in ("t2l:margin3@train", "t2l:soup2@train"):
+        for system in ("multitask", "multitask@2400"):
+            if default in report.results and system in report.results:
+                gap = paired_gap(report, default, system)
+                ahead = f"ahead on {gap.tasks_ahead}/{len(gap.per_task)}"
+                print(f"{folder}: {default} - {system} = {gap.mean} ROUGE-L, {ahead}")
 
 
 def worst_tasks_against_base(folder: Path, systems: list[str]) -> None:
