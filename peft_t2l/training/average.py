@@ -51,8 +51,9 @@ def average_models(models: Sequence[str | os.PathLike], *, weights: Sequence[flo
     weights = normalised_weights(weights, len(names))
     first = T2LModel.from_pretrained(names[0])
     reference = _architecture(first)
-    sums = {k: v.detach().float() * weights[0] for k, v in first.state_dict().items() if v.is_floating_point()}
-    exact = {k: v for k, v in first.state_dict().items() if not v.is_floating_point()}
+    state = first.state_dict()  # views of the first model's parameters: written in place at the end
+    sums = {k: v.detach().float() * weights[0] for k, v in state.items() if v.is_floating_point()}
+    exact = {k: v for k, v in state.items() if not v.is_floating_point()}
     summaries = [first.config.training_summary or {}]
     for name, weight in zip(names[1:], weights[1:]):
         other = T2LModel.from_pretrained(name)
@@ -65,7 +66,6 @@ def average_models(models: Sequence[str | os.PathLike], *, weights: Sequence[flo
                                  "cannot be averaged (they were not trained from one architecture).")  # fmt: skip
         summaries.append(other.config.training_summary or {})
         del other
-    state = first.state_dict()
     with torch.no_grad():
         for key, total in sums.items():
             state[key].copy_(total.to(state[key].dtype))

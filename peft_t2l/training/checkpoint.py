@@ -98,6 +98,11 @@ def save_checkpoint(
     return final
 
 
+def is_checkpoint_folder(folder: str | Path) -> bool:
+    """True when `folder` is one checkpoint of a run (`step-N/`), which holds the run's config, not a model's."""
+    return (Path(folder) / "state.json").is_file() and (Path(folder) / "optimizer.safetensors").is_file()
+
+
 def list_checkpoints(output_dir: str | Path) -> list[Path]:
     """Complete checkpoints of a run, oldest first (temp folders of killed writes are skipped)."""
     root = Path(output_dir) / CHECKPOINTS

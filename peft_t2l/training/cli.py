@@ -80,12 +80,13 @@ def run_average(args: argparse.Namespace) -> int:
             args.out, overwrite=args.overwrite, what="T2L model folder", replaceable=is_t2l_folder
         )
         from .average import average_models, normalised_weights
+        from .checkpoint import is_checkpoint_folder
 
         normalised_weights(args.weights, len(args.models))
         for model in args.models:
             if not Path(model).is_dir():
                 raise ValueError(f"{model!r} is not a folder; pass saved T2L model folders (each has a config.json).")
-            if (Path(model) / "state.json").is_file() and (Path(model) / "optimizer.safetensors").is_file():
+            if is_checkpoint_folder(model):
                 raise ValueError(f"{model!r} is a training checkpoint (its config.json is the run's, not a model's); "
                                  "pass saved T2L model folders, e.g. the run's model/ folder.")  # fmt: skip
         soup = average_models(args.models, weights=args.weights)
