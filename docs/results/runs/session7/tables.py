@@ -23,7 +23,9 @@ from peft_t2l.evaluation import oracle_gain_share, paired_gap, read_report  # no
 S2, S3, S5, S6, S7 = (Path(f"docs/results/s{i}") for i in (2, 3, 5, 6, 7))
 
 
-def candidates_against_default(folder: Path, names: tuple[str, ...] = ("settle", "plain", "defs", "more")) -> None:
+def candidates_against_default(
+    folder: Path, names: tuple[str, ...] = ("settle", "plain", "defs", "more"), default: str = "margin3"
+) -> None:
     """Each candidate's own-description column minus the default's, paired over instances (the shipping rule's test).
 
     On seen tasks the gap is also given as a share of the oracles' gain: base and oracle are fixed columns, so the
@@ -34,15 +36,15 @@ def candidates_against_default(folder: Path, names: tuple[str, ...] = ("settle",
     oracle = [n for n, spec in report.systems.items() if spec.get("kind") == "oracle"]
     base = [n for n, spec in report.systems.items() if spec.get("kind") == "base"]
     for name in names:
-        system, default = f"t2l:{name}@train", "t2l:margin3@train"
-        if system not in report.results:
+        system, reference = f"t2l:{name}@train", f"t2l:{default}@train"
+        if system not in report.results or reference not in report.results:
             continue
-        gap = paired_gap(report, system, default)
-        line = f"{folder}: {system} - {default} = {gap.mean} ROUGE-L, ahead on {gap.tasks_ahead}/{len(gap.per_task)}"
+        gap = paired_gap(report, system, reference)
+        line = f"{folder}: {system} - {reference} = {gap.mean} ROUGE-L, ahead on {gap.tasks_ahead}/{len(gap.per_task)}"
         if shares and oracle and base:
             scale = 100.0 / (report.mean(oracle[0], "rouge_l") - report.mean(base[0], "rouge_l"))
             line += (
-                f"; share {shares[default]:.2f} -> {shares[system]:.2f}, difference in points of the oracles' gain"
+                f"; share {shares[reference]:.2f} -> {shares[system]:.2f}, difference in points of the oracles' gain"
                 f" {gap.mean.value * scale:+.1f} [{gap.mean.low * scale:+.1f}, {gap.mean.high * scale:+.1f}]"
             )
         print(line)
