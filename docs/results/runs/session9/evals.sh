@@ -6,10 +6,8 @@
 #                                                          # its controls, seen held-out and definition column
 #   bash docs/results/runs/session9/evals.sh S            # lane S's seed 47, then the three-seed soup, own x3
 cd "$(dirname "$0")/../../../.."
-export HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1
 R=docs/results/s9
-source docs/results/runs/protocol.sh
-mkdir -p $R
+source docs/results/runs/protocol.sh  # also: offline, one thread per job, mkdir $R
 model() { [ "$1" = margin3_s46 ] && echo runs/s8/margin3_s46/model || echo runs/s9/$1/model; }
 if [ "$1" = own ]; then
   wait_for runs/s8/margin3_s46/model/model.safetensors
