@@ -10,24 +10,16 @@ folders are skipped.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+import runpy
 from pathlib import Path
 
-
-def _script(session: str):
-    """Another session's tables.py as a module (they are all called `tables`, so a plain import finds one only)."""
-    path = Path(__file__).parent.parent / session / "tables.py"
-    sys.path.insert(0, str(path.parent))  # session 7's imports session 3's by name
-    spec = importlib.util.spec_from_file_location(f"{session}_tables", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-merged = _script("session3").merged  # merges reports, dropping and renaming systems
-candidates_against_default = _script("session7").candidates_against_default  # paired gaps to a default
-session8 = _script("session8")
+# session 8's helpers (its main block does not run): session 3's merge, session 7's paired gaps to a default, its own
+session8 = runpy.run_path(str(Path(__file__).parent.parent / "session8" / "tables.py"))
+merged, candidates_against_default = session8["merged"], session8["candidates_against_default"]
+worst_tasks_against_base, default_against_multitask = (
+    session8["worst_tasks_against_base"],
+    session8["default_against_multitask"],
+)
 
 S8, S9 = Path("docs/results/s8"), Path("docs/results/s9")
 SEEDS = ("margin3_s46", "margin3_s47")
@@ -45,10 +37,10 @@ if __name__ == "__main__":
     )
     merged(S9 / "seen", [(S8 / "seen", (), {}), *[(S9 / f"seen-{name}", (), {}) for name in names]])
     own = [f"t2l:{name}@train" for name in ("margin3", "soup2", *names)]
-    session8.worst_tasks_against_base(S9 / "validation", own + [s.replace("@train", "@definition") for s in own])
+    worst_tasks_against_base(S9 / "validation", own + [s.replace("@train", "@definition") for s in own])
     for folder in (S9 / "validation", S9 / "seen"):
         print("seed spread (each seed minus margin3, seed 45):")
         candidates_against_default(folder, SEEDS, default="margin3")
         print("the rule (each candidate minus the shipped soup2):")
         candidates_against_default(folder, CANDIDATES, default="soup2")
-        session8.default_against_multitask(folder, ("t2l:soup2@train", *[f"t2l:{n}@train" for n in CANDIDATES]))
+        default_against_multitask(folder, ("t2l:soup2@train", *[f"t2l:{n}@train" for n in CANDIDATES]))
