@@ -2,6 +2,8 @@
 report files. A 1.6M-parameter random Llama with SmolLM2's real tokenizer and chat template; no downloads."""
 
 import json
+import math
+import statistics
 from pathlib import Path
 
 import pytest
@@ -29,7 +31,13 @@ from peft_t2l.evaluation import (
     write_report,
 )
 from peft_t2l.evaluation.harness import TaskInfo
-from peft_t2l.evaluation.reports import markdown_tables, merge_reports, oracle_gain_share
+from peft_t2l.evaluation.reports import (
+    answer_words,
+    length_slope,
+    markdown_tables,
+    merge_reports,
+    oracle_gain_share,
+)
 
 # SmolLM2's vocabulary with a 16-wide, 1-layer body: the real tokenizer and chat template at ~1.6M parameters
 TINY_SMOL = dict(
@@ -283,6 +291,8 @@ def test_evaluate_is_deterministic_and_writes_reports(tmp_path, tokenizer, monke
     markdown = files.markdown.read_text()
     assert "| task | base | base+description@train | multitask | oracle | t2l@train | t2l@random |" in markdown
     assert "## Multiple-choice accuracy" in markdown
+    assert first.tasks["task_free"].reference_words == 1.0 and first.tasks["task_choice"].reference_words == 1.0
+    assert "## Answer length (mean words per answer)" in markdown
     assert files.plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads(files.timing.read_text())["seconds_per_system"].keys() == data["results"].keys()
 
@@ -392,6 +402,10 @@ def _edited(report: EvalReport, edit) -> EvalReport:
         ),
         (lambda d: d["tasks"]["task_free"].update(max_new_tokens=9), r"tasks\['task_free'\]\.max_new_tokens"),
         (lambda d: d["tasks"]["task_choice"].update(labels=None), r"tasks\['task_choice'\]\.labels"),
+        (
+            lambda d: d["tasks"]["task_free"].update(reference_words=2.0),
+            r"tasks\['task_free'\]\.reference_words: 1\.0 vs 2\.0",
+        ),
         (lambda d: d["config"].update(batch_size=4), r"config\['batch_size'\]: 2 vs 4"),
         (lambda d: d["config"].update(max_instances=20), r"config\['max_instances'\]: None vs 20"),
         (lambda d: d["config"].update(num_descriptions=3), r"config\['num_descriptions'\]"),
@@ -475,3 +489,56 @@ def test_oracle_gain_share_is_the_share_of_the_oracle_gain_on_the_oracle_tasks()
     assert oracle_gain_share(report, "exact_match") is None  # the oracle gains nothing: no share to report
     del report.results["oracle"], report.systems["oracle"]
     assert oracle_gain_share(report) is None and "Share of the oracle" not in markdown_tables(report)
+
+
+@pytest.mark.real
+def test_merge_takes_reference_words_from_the_run_that_recorded_them(tokenizer):
+    new = _base_report(tokenizer)
+    old = _edited(new, lambda d: [info.pop("reference_words") for info in d["tasks"].values()])  # an older report
+    assert old.tasks["task_free"].reference_words is None
+    for runs in ([old, new], [new, old]):
+        merged = merge_reports(runs)
+        assert {t: i.reference_words for t, i in merged.tasks.items()} == {"task_choice": 1.0, "task_free": 1.0}
+
+
+def test_answer_length_follows_the_reference_or_not_and_the_slope_says_which():
+    def result(*answers):
+        return TaskResult(rouge_l=0.0, exact_match=0.0, predictions=[list(answers)])
+
+    tasks = {
+        "label": TaskInfo(2, 4, None, reference_words=1.0),
+        "phrase": TaskInfo(2, 8, None, reference_words=3.0),
+        "sentence": TaskInfo(2, 16, None, reference_words=12.0),
+    }
+    report = EvalReport(
+        config={"max_new_tokens": 16, "num_descriptions": 1},
+        tasks=tasks,
+        systems={"follows": {"kind": "t2l"}, "brief": {"kind": "t2l"}, "scores": {"kind": "base"}},
+        results={
+            "follows": {
+                "label": result("yes", "no"),
+                "phrase": result("a b", "a b c d"),
+                "sentence": result("w " * 10),
+            },
+            "brief": {"label": result("yes", "no"), "phrase": result("yes"), "sentence": result("no", "yes no")},
+            "scores": {t: TaskResult(rouge_l=0.0, exact_match=0.0) for t in tasks},  # no predictions kept
+        },
+    )
+    assert answer_words(report, "follows", "phrase") == 3.0 and answer_words(report, "brief", "sentence") == 1.5
+    assert answer_words(report, "scores", "label") is None
+    reference = [math.log1p(w) for w in (1, 3, 12)]
+    for system, words in (("follows", (1, 3, 10)), ("brief", (1, 1, 1.5))):
+        expected = statistics.linear_regression(reference, [math.log1p(w) for w in words]).slope
+        assert length_slope(report, system) == pytest.approx(expected)
+    assert length_slope(report, "follows") > 0.9 and length_slope(report, "brief") < 0.2
+    assert length_slope(report, "scores") is None
+    markdown = markdown_tables(report)
+    assert "| task | reference | follows | brief |" in markdown  # no column for a system without predictions
+    assert "| sentence | 12.0 | 10.0 | 1.5 |" in markdown
+    slopes = [length_slope(report, s) for s in ("follows", "brief")]
+    assert f"| **slope on the reference** | – | {slopes[0]:.2f} | {slopes[1]:.2f} |" in markdown
+    for info in tasks.values():
+        info.reference_words = None  # a report from before references were counted: lengths, no reference
+    assert "| task | follows | brief |" in markdown_tables(report) and "slope on the reference" not in markdown_tables(
+        report
+    )

@@ -103,11 +103,20 @@ class TaskResult:
 
 @dataclass
 class TaskInfo:
-    """What was evaluated of a task."""
+    """What was evaluated of a task.
+
+    Args:
+        num_instances: instances scored.
+        max_new_tokens: the generation budget (longest reference + a margin, at most the config's).
+        labels: the label set of a multiple-choice task, else None.
+        reference_words: mean words of the instances' first reference answer, the length an answer should have
+            (None in reports written before it was recorded).
+    """
 
     num_instances: int
     max_new_tokens: int
     labels: list[str] | None
+    reference_words: float | None = None
 
 
 @dataclass
@@ -395,7 +404,7 @@ def evaluate(
     plans = [_plan(task, tokenizer, config) for task in tasks]
     report = EvalReport(
         config=asdict(config),
-        tasks={p.task.name: TaskInfo(len(p.task.instances), p.max_new_tokens, _label_list(p.labels)) for p in plans},
+        tasks={p.task.name: _task_info(p) for p in plans},
         systems={s.name: _spec_dict(s) for s in systems},
         results={},
     )
@@ -520,6 +529,12 @@ def _generate(t2l, descriptions: list[str]) -> list[GeneratedLoRA]:
     zero = torch.zeros(t2l.config.task_emb_size)
     embeddings = torch.stack([zero if d == UNINFORMATIVE else next(encoded) for d in descriptions])  # [N, E]
     return t2l.generate_lora(descriptions, task_embeddings=embeddings)
+
+
+def _task_info(plan: _TaskPlan) -> TaskInfo:
+    instances = plan.task.instances
+    words = round(sum(len(i.outputs[0].split()) for i in instances) / len(instances), 2) if instances else None
+    return TaskInfo(len(instances), plan.max_new_tokens, _label_list(plan.labels), reference_words=words)
 
 
 def _percent(values: list[float]) -> float:

@@ -8,12 +8,16 @@ of several runs over the same tasks side by side (`t2l eval-merge`).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from .conditioning import conditioning_lines
-from .harness import EvalReport
+from .harness import EvalReport, TaskInfo
+
+# TaskInfo fields that older reports lack (None): merging compares them only where both runs recorded them
+OPTIONAL_TASK_FIELDS = ("reference_words",)
 
 METRICS = {"rouge_l": "ROUGE-L", "exact_match": "Exact match", "mc_accuracy": "Multiple-choice accuracy"}
 
@@ -111,12 +115,76 @@ def markdown_tables(report: EvalReport, *, command: str | Sequence[str] | None =
         lines += [f"| {t} | " + " | ".join(_cell(report, s, t, metric) for s in systems) + " |" for t in rows]
         means = [report.mean(s, metric) for s in systems]
         lines += ["| **mean** | " + " | ".join("–" if m is None else f"**{m:.1f}**" for m in means) + " |", ""]
+    lines += answer_length_lines(report)
     lines += _oracle_gain_lines(report)
     systems_line = ", ".join(f"`{name}` ({spec['kind']}{_source(spec)})" for name, spec in report.systems.items())
     lines += [f"Systems: {systems_line}.", ""]
     if report.truncated_prompts:
         lines += [f"{report.truncated_prompts} prompts were cut to max_prompt_tokens (kept their end).", ""]
     return "\n".join(lines)
+
+
+def answer_words(report: EvalReport, system: str, task: str) -> float | None:
+    """Mean words per generated answer of `system` on `task`, over every description; None without predictions."""
+    result = report.results[system].get(task)
+    answers = [a for group in result.predictions for a in group] if result is not None else []
+    return sum(len(a.split()) for a in answers) / len(answers) if answers else None
+
+
+def length_slope(report: EvalReport, system: str) -> float | None:
+    """Least-squares slope across tasks of log(1 + words) of `system`'s answers on log(1 + words) of the references.
+
+    About 1 when answer length follows the task (a one-word label here, a sentence there), about 0 when an adapter
+    answers every task at one length whatever its description says. None with fewer than 2 tasks that have both, or
+    references all of one length.
+    """
+    pairs = [
+        (math.log1p(info.reference_words), math.log1p(words))
+        for task, info in report.tasks.items()
+        if info.reference_words is not None and (words := answer_words(report, system, task)) is not None
+    ]
+    if len(pairs) < 2:
+        return None
+    mx, my = sum(x for x, _ in pairs) / len(pairs), sum(y for _, y in pairs) / len(pairs)
+    sxx = sum((x - mx) ** 2 for x, _ in pairs)
+    return sum((x - mx) * (y - my) for x, y in pairs) / sxx if sxx > 0 else None
+
+
+def answer_length_lines(report: EvalReport) -> list[str]:
+    """The markdown section on answer length: words per answer against the reference, per task and system.
+
+    The failure it shows: an adapter that helps by answering briefly whatever the description says has short
+    answers on every task, including those whose references are sentences.
+    """
+    systems = [s for s in report.results if any(answer_words(report, s, t) is not None for t in report.tasks)]
+    if not systems:
+        return []
+    has_reference = any(info.reference_words is not None for info in report.tasks.values())
+    columns = (["reference"] if has_reference else []) + systems
+    lines = ["## Answer length (mean words per answer)", ""]
+    if has_reference:
+        lines += [
+            "`reference`: the first reference answer. Last row: how far answer length follows the task, the slope "
+            "across tasks of log(1 + words) on the reference's (1: answers grow with what the task asks; 0: every "
+            "task answered at one length, whatever the description).",
+            "",
+        ]
+    lines += [
+        "| task | " + " | ".join(columns) + " |",
+        "|---" * (len(columns) + 1) + "|",
+    ]
+    for task, info in report.tasks.items():
+        cells = [_number(info.reference_words)] if has_reference else []
+        cells += [_number(answer_words(report, s, task)) for s in systems]
+        lines.append(f"| {task} | " + " | ".join(cells) + " |")
+    if has_reference:
+        slopes = [length_slope(report, s) for s in systems]
+        lines.append("| **slope on the reference** | – | " + " | ".join(_number(v, 2) for v in slopes) + " |")
+    return lines + [""]
+
+
+def _number(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
 
 
 def oracle_gain_share(report: EvalReport, metric: str = "rouge_l") -> dict[str, float] | None:
@@ -317,7 +385,7 @@ def merge_reports(reports: Sequence[EvalReport], *, names: Sequence[str] | None 
         _check_same_evaluation(first, first_name, report, name)
     merged = EvalReport(
         config={**first.config, "keep_predictions": all(r.config.get("keep_predictions", True) for r in reports)},
-        tasks=dict(first.tasks),
+        tasks={task: _known_task_info([r.tasks[task] for r in reports]) for task in first.tasks},
         systems={},
         results={},
         truncated_prompts=sum(r.truncated_prompts for r in reports),
@@ -352,6 +420,8 @@ def _check_same_evaluation(a: EvalReport, a_name: str, b: EvalReport, b_name: st
     for task, info in a.tasks.items():
         mine, theirs = asdict(info), asdict(b.tasks[task])
         for key in mine.keys() | theirs.keys():
+            if key in OPTIONAL_TASK_FIELDS and None in (mine.get(key), theirs.get(key)):
+                continue  # recorded by one run only (an older report): nothing to compare
             if mine.get(key) != theirs.get(key):
                 raise ValueError(
                     f"{a_name} and {b_name} differ in tasks[{task!r}].{key}: {mine.get(key)!r} vs "
@@ -365,6 +435,14 @@ def _check_same_evaluation(a: EvalReport, a_name: str, b: EvalReport, b_name: st
                 f"{b.config.get(key, missing)!r}; merge runs made with the same options (only --no-predictions may "
                 "differ)."
             )
+
+
+def _known_task_info(infos: list[TaskInfo]) -> TaskInfo:
+    """The first run's task info with each field only some runs recorded taken from one that did."""
+    known = {
+        key: next((v for v in (getattr(i, key) for i in infos) if v is not None), None) for key in OPTIONAL_TASK_FIELDS
+    }
+    return replace(infos[0], **known)
 
 
 def _result_dicts(results: dict) -> dict:
