@@ -35,10 +35,12 @@ if __name__ == "__main__":
             *[(S9 / f"validation-{name}-controls", (), {}) for name in names],
         ],
     )
-    merged(S9 / "seen", [(S8 / "seen", (), {}), *[(S9 / f"seen-{name}", (), {}) for name in names]])
+    seen = [(S9 / f"seen-{name}", (), {}) for name in names if (S9 / f"seen-{name}").is_dir()]
+    if seen:  # no candidate reached its seen run: session 8's table stands
+        merged(S9 / "seen", [(S8 / "seen", (), {}), *seen])
     own = [f"t2l:{name}@train" for name in ("margin3", "soup2", *names)]
     worst_tasks_against_base(S9 / "validation", own + [s.replace("@train", "@definition") for s in own])
-    for folder in (S9 / "validation", S9 / "seen"):
+    for folder in [f for f in (S9 / "validation", S9 / "seen") if f.is_dir()]:
         print("seed spread (each seed minus margin3, seed 45):")
         candidates_against_default(folder, SEEDS, default="margin3")
         print("the rule (each candidate minus the shipped soup2):")
