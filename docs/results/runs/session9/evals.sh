@@ -6,6 +6,7 @@
 #   bash docs/results/runs/session9/evals.sh full seeds2  # for a candidate that passes decision.md's condition 2:
 #                                                          # its controls, seen held-out and definition column
 #   bash docs/results/runs/session9/evals.sh S            # lane S's seed 47, then the three-seed soup, own x3
+#                                                          # (`S seeds3`: only that one)
 cd "$(dirname "$0")/../../../.."
 R=docs/results/s9
 source docs/results/runs/protocol.sh  # also: offline, one thread per job, mkdir $R
@@ -23,9 +24,10 @@ if [ "$1" = full ]; then
   run $R/validation-definition-$2 $VAL --t2l $2=$(model $2) --descriptions definition
 fi
 if [ "$1" = S ]; then
+  shift
   wait_for runs/s9/margin3_s47/model/model.safetensors
   bash docs/results/runs/session9/soups.sh three
-  for name in margin3_s47 seeds3; do
+  for name in ${*:-margin3_s47 seeds3}; do
     run $R/validation-$name $VAL --t2l $name=$(model $name) --descriptions train
   done
 fi
