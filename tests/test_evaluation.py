@@ -499,6 +499,10 @@ def test_merge_takes_reference_words_from_the_run_that_recorded_them(tokenizer):
     for runs in ([old, new], [new, old]):
         merged = merge_reports(runs)
         assert {t: i.reference_words for t, i in merged.tasks.items()} == {"task_choice": 1.0, "task_free": 1.0}
+    other = EvalReport.from_dict(new.to_dict())
+    other.tasks["task_free"].reference_words = 2.0
+    with pytest.raises(ValueError, match=r"runs/b and runs/c differ in tasks\['task_free'\]\.reference_words"):
+        merge_reports([old, new, other], names=["runs/a", "runs/b", "runs/c"])  # each agrees with runs/a's None
 
 
 def test_answer_length_follows_the_reference_or_not_and_the_slope_says_which():

@@ -385,7 +385,7 @@ def merge_reports(reports: Sequence[EvalReport], *, names: Sequence[str] | None 
         _check_same_evaluation(first, first_name, report, name)
     merged = EvalReport(
         config={**first.config, "keep_predictions": all(r.config.get("keep_predictions", True) for r in reports)},
-        tasks={task: _known_task_info([r.tasks[task] for r in reports]) for task in first.tasks},
+        tasks={task: _known_task_info(task, [r.tasks[task] for r in reports], names) for task in first.tasks},
         systems={},
         results={},
         truncated_prompts=sum(r.truncated_prompts for r in reports),
@@ -437,11 +437,18 @@ def _check_same_evaluation(a: EvalReport, a_name: str, b: EvalReport, b_name: st
             )
 
 
-def _known_task_info(infos: list[TaskInfo]) -> TaskInfo:
-    """The first run's task info with each field only some runs recorded taken from one that did."""
-    known = {
-        key: next((v for v in (getattr(i, key) for i in infos) if v is not None), None) for key in OPTIONAL_TASK_FIELDS
-    }
+def _known_task_info(task: str, infos: list[TaskInfo], names: list[str]) -> TaskInfo:
+    """The first run's task info with each field only some runs recorded taken from those that did (which agree)."""
+    known = {}
+    for key in OPTIONAL_TASK_FIELDS:
+        recorded = [(name, getattr(info, key)) for name, info in zip(names, infos) if getattr(info, key) is not None]
+        for name, value in recorded[1:]:  # the first run may lack it, so comparing with the first is not enough
+            if value != recorded[0][1]:
+                raise ValueError(
+                    f"{recorded[0][0]} and {name} differ in tasks[{task!r}].{key}: {recorded[0][1]!r} vs {value!r}; "
+                    "merge runs made with the same task files and options."
+                )
+        known[key] = recorded[0][1] if recorded else None
     return replace(infos[0], **known)
 
 
