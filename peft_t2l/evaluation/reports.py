@@ -16,7 +16,7 @@ from pathlib import Path
 from .conditioning import conditioning_lines
 from .harness import EvalReport, TaskInfo
 
-# TaskInfo fields that older reports lack (None): merging compares them only where both runs recorded them
+# TaskInfo fields that older reports lack (None): merging compares them only among the runs that recorded them
 OPTIONAL_TASK_FIELDS = ("reference_words",)
 
 METRICS = {"rouge_l": "ROUGE-L", "exact_match": "Exact match", "mc_accuracy": "Multiple-choice accuracy"}
@@ -420,8 +420,8 @@ def _check_same_evaluation(a: EvalReport, a_name: str, b: EvalReport, b_name: st
     for task, info in a.tasks.items():
         mine, theirs = asdict(info), asdict(b.tasks[task])
         for key in mine.keys() | theirs.keys():
-            if key in OPTIONAL_TASK_FIELDS and None in (mine.get(key), theirs.get(key)):
-                continue  # recorded by one run only (an older report): nothing to compare
+            if key in OPTIONAL_TASK_FIELDS:
+                continue  # older reports lack it: compared by _known_task_info among the runs that recorded it
             if mine.get(key) != theirs.get(key):
                 raise ValueError(
                     f"{a_name} and {b_name} differ in tasks[{task!r}].{key}: {mine.get(key)!r} vs "
